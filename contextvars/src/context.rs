@@ -1,0 +1,590 @@
+//! Contexts: the maps of variable values that threads and tasks run in.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::current;
+use crate::error::EnterError;
+use crate::map::{self, Map};
+use crate::sync::Exclusive;
+use crate::var::{ContextVar, VarKey};
+
+/// The type-erased form of a stored value.
+pub(crate) trait Value: Any + Send + Sync + fmt::Debug {}
+
+impl<T: Any + Send + Sync + fmt::Debug> Value for T {}
+
+/// A mapping of context variables to their values.
+///
+/// This is Python's `contextvars.Context`. Each thread runs in a context of
+/// its own, which starts empty; [`copy_context`] takes an O(1) snapshot of it,
+/// and [`run`](Context::run) makes another context current while a closure
+/// runs. Every [`ContextVar::set`] made while a context is current is recorded
+/// in that context and is visible through it afterwards, never in the
+/// caller's context.
+///
+/// A `Context` is a value: moving it moves the context, and
+/// [`copy`](Context::copy) makes an independent snapshot. To use one context
+/// from several places, as Python code passes a `Context` object around,
+/// share it behind an [`Arc`]. It is not `Clone`, because a clone that shared
+/// state would be easy to confuse with a copy that does not.
+///
+/// The map view ([`get`](Context::get), [`contains`](Context::contains),
+/// [`len`](Context::len), [`iter`](Context::iter)) is read-only and ignores
+/// variables' defaults. While the context is current on the calling thread
+/// the view shows its live contents. While it is entered on another thread it
+/// shows the contents it had when that thread entered it.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{copy_context, ContextVar};
+///
+/// static V: ContextVar<&str> = ContextVar::new("v");
+///
+/// V.set("outer");
+/// let ctx = copy_context();
+/// ctx.run(|| {
+///     assert_eq!(*V.get(), "outer");
+///     V.set("inner");
+/// });
+/// assert_eq!(*V.get(), "outer");
+/// assert_eq!(ctx.get(&V).as_deref(), Some(&"inner"));
+/// ```
+pub struct Context {
+    id: u64,
+    state: Exclusive<Map>,
+}
+
+impl Context {
+    /// Creates an empty context.
+    ///
+    /// Python: `contextvars.Context()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// Context::new().run(|| assert!(V.try_get().is_err()));
+    /// ```
+    pub fn new() -> Self {
+        Context::from_map(Map::Empty)
+    }
+
+    pub(crate) fn from_map(map: Map) -> Self {
+        Context {
+            id: current::CONTEXT_IDS.next(),
+            state: Exclusive::new(map),
+        }
+    }
+
+    /// A shallow, independent copy of this context, in O(1).
+    ///
+    /// The copy shares the values (never clones them) but not the bindings:
+    /// a later `set` in either context is invisible to the other.
+    ///
+    /// Python: `Context.copy()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// ctx.run(|| V.set(10));
+    /// let snapshot = ctx.copy();
+    /// ctx.run(|| V.set(20));
+    /// assert_eq!(snapshot.get(&V).as_deref(), Some(&10));
+    /// assert_eq!(ctx.get(&V).as_deref(), Some(&20));
+    /// ```
+    pub fn copy(&self) -> Context {
+        Context::from_map(self.map())
+    }
+
+    /// Runs `f` with this context as the current context of the thread, and
+    /// returns its result.
+    ///
+    /// Every change `f` makes to context variables is recorded in this
+    /// context. When `f` returns, or panics, the caller's context is current
+    /// again, unchanged.
+    ///
+    /// Python: `Context.run(callable)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the context is already entered, by this thread (a recursive
+    /// `run`) or by another one, as CPython raises `RuntimeError`; see
+    /// [`try_run`](Context::try_run) for the fallible version. Panics if the
+    /// thread is shutting down. Panics from `f` propagate, after the caller's
+    /// context is restored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// let doubled = ctx.run(|| {
+    ///     V.set(21);
+    ///     *V.get() * 2
+    /// });
+    /// assert_eq!(doubled, 42);
+    /// assert!(V.try_get().is_err());
+    /// assert_eq!(ctx.get(&V).as_deref(), Some(&21));
+    /// ```
+    #[track_caller]
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.try_run(f) {
+            Ok(r) => r,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Like [`run`](Context::run), but returns an error instead of panicking
+    /// when the context cannot be entered.
+    ///
+    /// # Errors
+    ///
+    /// * [`EnterError::AlreadyEntered`] if the context is already entered, on
+    ///   this thread or another one. `f` is not called.
+    /// * [`EnterError::ThreadShuttingDown`] if the thread's local storage has
+    ///   been destroyed. `f` is not called.
+    ///
+    /// # Panics
+    ///
+    /// Panics from `f` propagate, after the caller's context is restored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, EnterError};
+    ///
+    /// let ctx = Context::new();
+    /// assert_eq!(ctx.try_run(|| 1), Ok(1));
+    /// assert_eq!(ctx.run(|| ctx.try_run(|| 2)), Err(EnterError::AlreadyEntered));
+    /// ```
+    pub fn try_run<R>(&self, f: impl FnOnce() -> R) -> Result<R, EnterError> {
+        let map = self.state.try_enter().ok_or(EnterError::AlreadyEntered)?;
+        let saved = match current::enter(map, self.id) {
+            Ok(saved) => saved,
+            Err(map) => {
+                self.state.cancel_enter();
+                drop(map);
+                return Err(EnterError::ThreadShuttingDown);
+            }
+        };
+        let _guard = SharedExit {
+            ctx: self,
+            saved: Some(saved),
+        };
+        Ok(f())
+    }
+
+    /// Runs `f` in this context, which the caller owns exclusively.
+    ///
+    /// Same semantics as [`run`](Context::run), without the atomic operations
+    /// that guard against entry from another thread.
+    pub(crate) fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let id = self.id;
+        let (map, entered) = self.state.get_mut();
+        assert!(!entered, "{}", EnterError::AlreadyEntered);
+        let saved = match current::enter(std::mem::take(map), id) {
+            Ok(saved) => saved,
+            Err(taken) => {
+                *map = taken;
+                panic!("{}", EnterError::ThreadShuttingDown);
+            }
+        };
+        let _guard = OwnedExit {
+            map,
+            saved: Some(saved),
+        };
+        f()
+    }
+
+    /// The value of `var` in this context, ignoring the variable's default.
+    ///
+    /// Python: `ctx.get(var)`, and `ctx[var]` (where `None` is a `KeyError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::with_default("v", || 0);
+    /// let ctx = Context::new();
+    /// assert_eq!(ctx.get(&V), None); // defaults are not in the mapping
+    /// ctx.run(|| V.set(5));
+    /// assert_eq!(ctx.get(&V).as_deref(), Some(&5));
+    /// ```
+    pub fn get<T: Send + Sync + fmt::Debug + 'static>(
+        &self,
+        var: &ContextVar<T>,
+    ) -> Option<Arc<T>> {
+        let id = var.key().id();
+        let value = self.map().get(id)?.clone().into_value();
+        Some(
+            value
+                .downcast::<T>()
+                .unwrap_or_else(|_| unreachable!("a variable's id is only bound to its own type")),
+        )
+    }
+
+    /// Whether `var` has a value in this context (defaults do not count).
+    ///
+    /// Python: `var in ctx`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// assert!(!ctx.contains(&V));
+    /// ctx.run(|| V.set(1));
+    /// assert!(ctx.contains(&V));
+    /// ```
+    pub fn contains<T>(&self, var: &ContextVar<T>) -> bool {
+        self.map().get(var.key().id()).is_some()
+    }
+
+    /// The number of variables that have a value in this context.
+    ///
+    /// Python: `len(ctx)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static A: ContextVar<u32> = ContextVar::new("a");
+    /// static B: ContextVar<u32> = ContextVar::new("b");
+    /// let ctx = Context::new();
+    /// ctx.run(|| {
+    ///     A.set(1);
+    ///     B.set(2);
+    /// });
+    /// assert_eq!(ctx.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether no variable has a value in this context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::Context;
+    ///
+    /// assert!(Context::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates over the bindings (variable and value) of this context, in
+    /// no particular order.
+    ///
+    /// The iterator works on a snapshot taken when it is created, so the
+    /// context can be changed while it is alive.
+    ///
+    /// Python: `ctx.items()`; `ctx.values()` is `ctx.iter().map(|b| b.value())`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// ctx.run(|| V.set(7));
+    /// let items: Vec<_> = ctx.iter().map(|b| (b.key(), *b.downcast_ref::<u32>().unwrap())).collect();
+    /// assert_eq!(items, [(V.key(), 7)]);
+    /// ```
+    pub fn iter(&self) -> Iter {
+        Iter {
+            inner: self.map().into_iter(),
+        }
+    }
+
+    /// Iterates over the variables that have a value in this context, in no
+    /// particular order.
+    ///
+    /// Python: `ctx.keys()` and `iter(ctx)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// ctx.run(|| V.set(7));
+    /// assert_eq!(ctx.keys().collect::<Vec<_>>(), [V.key()]);
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = VarKey> {
+        self.iter().map(|b| b.key())
+    }
+
+    /// The current contents: live if this context is current on this thread,
+    /// the stored map otherwise.
+    fn map(&self) -> Map {
+        if self.state.is_entered() && current::peek_id() == self.id {
+            current::snapshot()
+        } else {
+            self.state.read()
+        }
+    }
+}
+
+/// Restores the caller's context when a shared `run` ends, even by a panic.
+struct SharedExit<'a> {
+    ctx: &'a Context,
+    saved: Option<current::Saved>,
+}
+
+impl Drop for SharedExit<'_> {
+    fn drop(&mut self) {
+        // `exit` and `Exclusive::exit` cannot panic: they only swap values.
+        let saved = self.saved.take().expect("taken once, here");
+        match current::exit(saved) {
+            // The old snapshot is dropped here, after the lock is released.
+            Some(map) => drop(self.ctx.state.exit(map)),
+            None => self.ctx.state.cancel_enter(),
+        }
+    }
+}
+
+/// Restores the caller's context when an owned `run_mut` ends.
+struct OwnedExit<'a> {
+    map: &'a mut Map,
+    saved: Option<current::Saved>,
+}
+
+impl Drop for OwnedExit<'_> {
+    fn drop(&mut self) {
+        let saved = self.saved.take().expect("taken once, here");
+        if let Some(map) = current::exit(saved) {
+            *self.map = map;
+        }
+    }
+}
+
+impl Default for Context {
+    /// An empty context, as [`Context::new`].
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl PartialEq for Context {
+    /// Two contexts are equal when they bind the same variables to the same
+    /// values. Values are compared by identity (the same shared value), since
+    /// the library never clones them: a copy equals its original until either
+    /// changes.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || self.map() == other.map()
+    }
+}
+
+impl Eq for Context {}
+
+impl fmt::Debug for Context {
+    /// Lists every variable's name and value, in the order the variables were
+    /// first used.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let map = self.map();
+        let mut s = f.debug_struct("Context");
+        for binding in map.sorted() {
+            s.field(binding.key().name(), binding.debug_value());
+        }
+        s.finish()
+    }
+}
+
+impl IntoIterator for &Context {
+    type Item = Binding;
+    type IntoIter = Iter;
+
+    fn into_iter(self) -> Iter {
+        self.iter()
+    }
+}
+
+/// Returns a copy of the current thread's current context, in O(1).
+///
+/// Python: `contextvars.copy_context()`.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{copy_context, ContextVar};
+///
+/// static V: ContextVar<u32> = ContextVar::new("v");
+/// V.set(1);
+/// let snapshot = copy_context();
+/// V.set(2);
+/// assert_eq!(snapshot.get(&V).as_deref(), Some(&1));
+/// snapshot.run(|| assert_eq!(*V.get(), 1));
+/// ```
+pub fn copy_context() -> Context {
+    Context::from_map(current::snapshot())
+}
+
+/// One variable and its value in a [`Context`].
+///
+/// Yielded by [`Context::iter`]. The value is type-erased: recover it with
+/// [`downcast_ref`](Binding::downcast_ref) or [`downcast`](Binding::downcast),
+/// or print it with `{:?}`.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{copy_context, ContextVar};
+///
+/// static V: ContextVar<String> = ContextVar::new("v");
+/// V.set("x".to_string());
+/// let binding = copy_context().iter().next().unwrap();
+/// assert_eq!(binding.name(), "v");
+/// assert_eq!(binding.downcast_ref::<String>().map(String::as_str), Some("x"));
+/// assert_eq!(format!("{binding:?}"), r#"v: "x""#);
+/// ```
+#[derive(Clone)]
+pub struct Binding {
+    key: VarKey,
+    value: Arc<dyn Value>,
+}
+
+impl Binding {
+    pub(crate) fn new<T: Value>(key: VarKey, value: Arc<T>) -> Self {
+        Binding { key, value }
+    }
+
+    /// The variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// assert!(copy_context().iter().next().unwrap().key().is(&V));
+    /// ```
+    #[inline]
+    pub fn key(&self) -> VarKey {
+        self.key
+    }
+
+    /// The variable's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// assert_eq!(copy_context().iter().next().unwrap().name(), "v");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.key.name()
+    }
+
+    /// The value, type-erased.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// let b = copy_context().iter().next().unwrap();
+    /// assert!(b.value().is::<u8>());
+    /// ```
+    #[inline]
+    pub fn value(&self) -> &(dyn Any + Send + Sync) {
+        &*self.value
+    }
+
+    /// The value, if it is a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// let b = copy_context().iter().next().unwrap();
+    /// assert_eq!(b.downcast_ref::<u8>(), Some(&1));
+    /// assert_eq!(b.downcast_ref::<u16>(), None);
+    /// ```
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.value().downcast_ref()
+    }
+
+    /// The shared value, if it is a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// V.set(1);
+    /// let b = copy_context().iter().next().unwrap();
+    /// assert_eq!(b.downcast::<u8>().as_deref(), Some(&1));
+    /// ```
+    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
+        self.clone().into_value().downcast().ok()
+    }
+
+    pub(crate) fn into_value(self) -> Arc<dyn Any + Send + Sync> {
+        self.value
+    }
+
+    pub(crate) fn debug_value(&self) -> &dyn fmt::Debug {
+        &*self.value
+    }
+
+    /// Whether both bindings hold the very same value.
+    pub(crate) fn same_value(&self, other: &Binding) -> bool {
+        self.key == other.key && Arc::ptr_eq(&self.value, &other.value)
+    }
+}
+
+impl fmt::Debug for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {:?}", self.key.name(), self.value)
+    }
+}
+
+/// Iterator over the bindings of a [`Context`], made by [`Context::iter`].
+///
+/// It owns an O(1) snapshot of the context.
+#[derive(Debug)]
+pub struct Iter {
+    inner: map::IntoIter,
+}
+
+impl Iterator for Iter {
+    type Item = Binding;
+
+    fn next(&mut self) -> Option<Binding> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,1 @@
+//! Limitations (placeholder being written).

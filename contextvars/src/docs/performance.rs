@@ -1,0 +1,1 @@
+//! Performance (placeholder being written).

@@ -1,0 +1,1 @@
+//! Semantics (placeholder being written).

@@ -1,0 +1,155 @@
+//! Python's [`contextvars`] (PEP 567) for Rust: values that follow a unit of
+//! work — a request, a task, a thread — instead of a call stack or an OS
+//! thread.
+//!
+//! [`contextvars`]: https://docs.python.org/3/library/contextvars.html
+//!
+//! Set a request id once at the entry point, read it anywhere below without
+//! passing it around, and never see another request's id, even when requests
+//! share threads.
+//!
+//! ```
+//! use contextvars::{Context, ContextVar};
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//!
+//! fn log(msg: &str) -> String {
+//!     // Any depth, no parameter.
+//!     format!("[{}] {msg}", REQUEST_ID.get())
+//! }
+//!
+//! fn handle(id: &str) -> String {
+//!     // Each request runs in a context of its own.
+//!     Context::new().run(|| {
+//!         REQUEST_ID.set(id.to_string());
+//!         log("handled")
+//!     })
+//! }
+//!
+//! assert_eq!(handle("a1"), "[a1] handled");
+//! assert_eq!(handle("b2"), "[b2] handled");
+//! assert!(REQUEST_ID.try_get().is_err()); // nothing leaked to the caller
+//! ```
+//!
+//! # Overview
+//!
+//! * A [`ContextVar<T>`] is a key, usually a `static`. Its value lives in
+//!   the *current context*: [`set`](ContextVar::set) writes there and returns
+//!   a [`Token`]; [`get`](ContextVar::get) reads there, falling back to the
+//!   variable's default; [`reset`](ContextVar::reset) undoes a `set`.
+//! * A [`Context`] is a map from variables to values. Each thread has a
+//!   current context, empty when the thread starts. [`copy_context`] snapshots
+//!   it in O(1); [`Context::run`] makes another context current while a
+//!   closure runs, and records the closure's changes in that context.
+//! * [`thread`] starts threads in a copy of the spawner's context.
+//!
+//! Values are stored once behind an [`Arc`](std::sync::Arc) and shared by
+//! every copy; the library never clones a value. Storage is persistent: a
+//! copy costs one reference-count increment whatever the number of
+//! variables, and a write to a context that no copy shares happens in place.
+//!
+//! # Recipes
+//!
+//! **Scoped override**, restored even on panic (Python 3.14's
+//! `with var.set(v):`):
+//!
+//! ```
+//! use contextvars::ContextVar;
+//!
+//! static INDENT: ContextVar<usize> = ContextVar::with_default("indent", || 0);
+//!
+//! fn nested() -> usize {
+//!     let _guard = INDENT.set(*INDENT.get() + 4).into_guard();
+//!     *INDENT.get()
+//! }
+//!
+//! assert_eq!(nested(), 4);
+//! assert_eq!(*INDENT.get(), 0);
+//! ```
+//!
+//! **Background work that inherits the caller's values**:
+//!
+//! ```
+//! use contextvars::ContextVar;
+//!
+//! static TRACE_ID: ContextVar<u128> = ContextVar::new("trace_id");
+//!
+//! TRACE_ID.set(0x4bf92f3577b34da6a3ce929d0e0e4736);
+//! let worker = contextvars::thread::spawn(|| *TRACE_ID.get());
+//! assert_eq!(worker.join().unwrap(), 0x4bf92f3577b34da6a3ce929d0e0e4736);
+//! ```
+//!
+//! **Inspecting a context**, e.g. for a log line:
+//!
+//! ```
+//! use contextvars::{copy_context, ContextVar};
+//!
+//! static USER: ContextVar<&str> = ContextVar::new("user");
+//! static ATTEMPT: ContextVar<u32> = ContextVar::new("attempt");
+//!
+//! USER.set("ada");
+//! ATTEMPT.set(2);
+//! let ctx = copy_context();
+//! assert_eq!(ctx.len(), 2);
+//! assert_eq!(format!("{ctx:?}"), r#"Context { user: "ada", attempt: 2 }"#);
+//! ```
+//!
+//! # Python → Rust
+//!
+//! | Python `contextvars` | Rust |
+//! |---|---|
+//! | `ContextVar(name)` | [`ContextVar::new(name)`](ContextVar::new) (`const`) |
+//! | `ContextVar(name, default=d)` | [`ContextVar::with_default(name, \|\| d)`](ContextVar::with_default) |
+//! | `var.name` | [`var.name()`](ContextVar::name) |
+//! | `var.get()` | [`var.get()`](ContextVar::get) (panics) / [`var.try_get()`](ContextVar::try_get) (`Result`) / [`var.with(\|v\| …)`](ContextVar::with) (borrow) |
+//! | `var.get(default)` | [`var.get_or(default)`](ContextVar::get_or); `var.get(None)`: [`var.get_opt()`](ContextVar::get_opt) |
+//! | `var.set(value)` | [`var.set(value)`](ContextVar::set) → [`Token`]; [`var.set_arc(arc)`](ContextVar::set_arc) |
+//! | `var.reset(token)` | [`var.reset(&token)`](ContextVar::reset) → `Result<(), ResetError>` |
+//! | `with var.set(value):` (3.14) | [`var.set(value).into_guard()`](Token::into_guard) / [`var.scope(value, f)`](ContextVar::scope) |
+//! | `LookupError` | [`LookupError`] |
+//! | `RuntimeError` (token used twice) | [`ResetError::AlreadyUsed`] |
+//! | `ValueError` (token of another var) | [`ResetError::WrongVar`] |
+//! | `ValueError` (token of another context) | [`ResetError::WrongContext`] |
+//! | `Token.var` | [`token.var()`](Token::var) → [`VarKey`] |
+//! | `Token.old_value` / `Token.MISSING` | [`token.old_value()`](Token::old_value) → `Option<&T>` / `None` |
+//! | `Context()` | [`Context::new()`](Context::new) |
+//! | `copy_context()` | [`copy_context()`] |
+//! | `ctx.copy()` | [`ctx.copy()`](Context::copy) |
+//! | `ctx.run(f, *args)` | [`ctx.run(\|\| f(args))`](Context::run) (panics) / [`ctx.try_run(…)`](Context::try_run) |
+//! | `RuntimeError` (context already entered) | [`EnterError::AlreadyEntered`] |
+//! | `ctx[var]`, `ctx.get(var, default)` | [`ctx.get(&var)`](Context::get) → `Option<Arc<T>>` (`None` is the `KeyError`) |
+//! | `var in ctx` | [`ctx.contains(&var)`](Context::contains) |
+//! | `len(ctx)` | [`ctx.len()`](Context::len) |
+//! | `iter(ctx)`, `ctx.keys()` | [`ctx.keys()`](Context::keys) |
+//! | `ctx.items()`, `ctx.values()` | [`ctx.iter()`](Context::iter) → [`Binding`] |
+//! | `ctx1 == ctx2` | `ctx1 == ctx2` (values compared by identity) |
+//! | `repr(ctx)` | `format!("{ctx:?}")` lists names and values |
+//! | `Thread(target=f)` with `thread_inherit_context` | [`thread::spawn(f)`](thread::spawn), [`thread::Builder`] |
+//! | `Thread(target=f, context=ctx)` | [`thread::Builder::new().context(ctx)`](thread::Builder::context) |
+//!
+//! # Before using
+//!
+//! [`docs::semantics`] lists every rule of PEP 567 and how it maps here,
+//! including the CPython tests that Rust's types make impossible.
+//! [`docs::performance`] gives the costs, [`docs::limitations`] the caveats.
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod context;
+mod current;
+pub mod docs;
+mod error;
+mod map;
+mod sync;
+pub mod thread;
+mod token;
+mod var;
+
+pub use context::{copy_context, Binding, Context, Iter};
+pub use error::{EnterError, LookupError, ResetError};
+pub use token::{Token, TokenGuard};
+pub use var::{ContextVar, VarKey};
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -1,0 +1,586 @@
+//! Context variables.
+
+use std::any::Any;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
+
+use crate::context::Binding;
+use crate::current;
+use crate::error::{LookupError, ResetError};
+use crate::sync::{const_fn_unless_loom, IdCounter, LazyId};
+use crate::token::Token;
+
+#[cfg(not(loom))]
+static VAR_IDS: IdCounter = IdCounter::new();
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref VAR_IDS: IdCounter = IdCounter::new();
+}
+
+/// A context variable: a value that belongs to the current
+/// [`Context`](crate::Context) rather than to a thread or a scope.
+///
+/// This is Python's `contextvars.ContextVar`. Declare variables as `static`s
+/// (the constructors are `const`), then [`set`](ContextVar::set) and
+/// [`get`](ContextVar::get) them anywhere: each thread, and each task run
+/// through a [`Context`](crate::Context), sees its own values.
+///
+/// Values are stored once, behind an [`Arc`], and shared between copies of a
+/// context; the library never clones a `T`. [`get`](ContextVar::get) hands out
+/// an `Arc<T>`, [`with`](ContextVar::with) lends a `&T` without touching the
+/// reference count.
+///
+/// `T` must be `Send + Sync` because contexts move between threads and copies
+/// of a context share values, and `Debug` so that a
+/// [`Context`](crate::Context) can list its values.
+///
+/// # Identity
+///
+/// Variables are compared by identity, never by name: two variables with the
+/// same name are distinct keys. A variable's identity is assigned on first use
+/// and never reused. A context keeps the values of every variable set in it
+/// alive, so create variables once (as `static`s), not per request.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{Context, ContextVar};
+///
+/// static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+///
+/// fn handler() -> String {
+///     format!("handling {}", REQUEST_ID.get())
+/// }
+///
+/// let ctx = Context::new();
+/// let out = ctx.run(|| {
+///     REQUEST_ID.set("req-1".to_string());
+///     handler()
+/// });
+/// assert_eq!(out, "handling req-1");
+/// // The caller's context never saw the value.
+/// assert!(REQUEST_ID.try_get().is_err());
+/// ```
+pub struct ContextVar<T> {
+    name: &'static str,
+    id: LazyId,
+    default: Option<fn() -> T>,
+    default_value: OnceLock<Arc<T>>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> ContextVar<T> {
+    const_fn_unless_loom! {
+        /// Creates a variable with no default: [`get`](ContextVar::get) panics
+        /// and [`try_get`](ContextVar::try_get) fails until it is set.
+        ///
+        /// Python: `ContextVar(name)`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use contextvars::ContextVar;
+        ///
+        /// static USER: ContextVar<String> = ContextVar::new("user");
+        /// assert_eq!(USER.name(), "user");
+        /// assert!(USER.try_get().is_err());
+        /// ```
+        pub fn new(name: &'static str) -> Self {
+            ContextVar {
+                name,
+                id: LazyId::new(),
+                default: None,
+                default_value: OnceLock::new(),
+                _marker: PhantomData,
+            }
+        }
+    }
+
+    const_fn_unless_loom! {
+        /// Creates a variable with a default, returned by [`get`](ContextVar::get)
+        /// when the variable has no value in the current context.
+        ///
+        /// `default` is called at most once, the first time the default is
+        /// needed; the value it returns is then shared like any other value.
+        /// A default is never stored in a context: the map view of a
+        /// [`Context`](crate::Context) ignores it.
+        ///
+        /// Python: `ContextVar(name, default=...)`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use contextvars::ContextVar;
+        ///
+        /// static LEVEL: ContextVar<u8> = ContextVar::with_default("level", || 3);
+        /// assert_eq!(*LEVEL.get(), 3);
+        /// ```
+        pub fn with_default(name: &'static str, default: fn() -> T) -> Self {
+            ContextVar {
+                name,
+                id: LazyId::new(),
+                default: Some(default),
+                default_value: OnceLock::new(),
+                _marker: PhantomData,
+            }
+        }
+    }
+
+    /// The variable's name, as given to the constructor. Read-only.
+    ///
+    /// Python: `ContextVar.name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// assert_eq!(V.name(), "v");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The key that identifies this variable in a [`Context`](crate::Context)'s
+    /// map view.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// V.set(1);
+    /// let keys: Vec<_> = copy_context().keys().collect();
+    /// assert_eq!(keys, [V.key()]);
+    /// ```
+    pub fn key(&self) -> VarKey {
+        VarKey {
+            id: self.id(),
+            name: self.name,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id.get(&VAR_IDS)
+    }
+
+    /// Whether the variable was created with a default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static A: ContextVar<u32> = ContextVar::new("a");
+    /// static B: ContextVar<u32> = ContextVar::with_default("b", || 0);
+    /// assert!(!A.has_default());
+    /// assert!(B.has_default());
+    /// ```
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+}
+
+impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
+    /// The value of the variable in the current context.
+    ///
+    /// Falls back to the variable's default when the current context has no
+    /// value for it.
+    ///
+    /// Python: `var.get()`.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the [`LookupError`] message if the variable has neither a
+    /// value nor a default. See [`try_get`](ContextVar::try_get) for the
+    /// fallible version and [`get_or`](ContextVar::get_or) for a call-site
+    /// default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<String> = ContextVar::with_default("v", || "none".into());
+    /// assert_eq!(*V.get(), "none");
+    /// V.set("some".into());
+    /// assert_eq!(*V.get(), "some");
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> Arc<T> {
+        match self.try_get() {
+            Ok(value) => value,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// The value of the variable in the current context, or its default, or
+    /// a [`LookupError`].
+    ///
+    /// Python: `var.get()`, raising `LookupError`.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] if the variable has no value in the current context and
+    /// no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// assert!(V.try_get().is_err());
+    /// V.set(7);
+    /// assert_eq!(*V.try_get().unwrap(), 7);
+    /// ```
+    pub fn try_get(&self) -> Result<Arc<T>, LookupError> {
+        match current::get(self.id()) {
+            Some(binding) => Ok(downcast(binding.into_value())),
+            None => self.default_arc().ok_or(LookupError::new(self.name)),
+        }
+    }
+
+    /// The value of the variable in the current context, else `default`.
+    ///
+    /// A call-site default takes precedence over the variable's own default,
+    /// as in Python's `var.get(default)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::with_default("v", || 1);
+    /// assert_eq!(*V.get_or(Arc::new(2)), 2);
+    /// V.set(3);
+    /// assert_eq!(*V.get_or(Arc::new(2)), 3);
+    /// ```
+    pub fn get_or(&self, default: Arc<T>) -> Arc<T> {
+        match current::get(self.id()) {
+            Some(binding) => downcast(binding.into_value()),
+            None => default,
+        }
+    }
+
+    /// The value of the variable in the current context, if it has one,
+    /// ignoring the variable's default.
+    ///
+    /// This is Python's `var.get(None)` where `None` cannot be a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::with_default("v", || 1);
+    /// assert_eq!(V.get_opt(), None);
+    /// V.set(3);
+    /// assert_eq!(V.get_opt().as_deref(), Some(&3));
+    /// ```
+    pub fn get_opt(&self) -> Option<Arc<T>> {
+        current::get(self.id()).map(|binding| downcast(binding.into_value()))
+    }
+
+    /// Calls `f` with a reference to the variable's value (or default) in
+    /// the current context, without cloning it or touching its reference
+    /// count.
+    ///
+    /// `f` may freely read and write context variables and enter contexts;
+    /// the reference it got stays valid.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the [`LookupError`] message if the variable has neither a
+    /// value nor a default; see [`try_with`](ContextVar::try_with). Panics
+    /// from `f` propagate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static NAME: ContextVar<String> = ContextVar::new("name");
+    /// NAME.set("Ada".into());
+    /// assert_eq!(NAME.with(|name| name.len()), 3);
+    /// ```
+    #[track_caller]
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Calls `f` with a reference to the variable's value (or default) in
+    /// the current context, or returns a [`LookupError`] without calling it.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] if the variable has no value in the current context and
+    /// no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static N: ContextVar<u64> = ContextVar::new("n");
+    /// assert!(N.try_with(|n| *n).is_err());
+    /// N.set(5);
+    /// assert_eq!(N.try_with(|n| *n * 2), Ok(10));
+    /// ```
+    #[inline]
+    pub fn try_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, LookupError> {
+        let id = self.id();
+        // Hold the map through an `Rc`, not a `RefCell` borrow, so that `f`
+        // can write to the current context (see `current`).
+        if let Some(map) = current::map_rc() {
+            if let Some(binding) = map.get(id) {
+                return Ok(f(downcast_ref(binding)));
+            }
+        }
+        match self.default_ref() {
+            Some(default) => Ok(f(default)),
+            None => Err(LookupError::new(self.name)),
+        }
+    }
+
+    /// Sets the variable's value in the current context and returns a
+    /// [`Token`] that can restore the previous value with
+    /// [`reset`](ContextVar::reset).
+    ///
+    /// Python: `var.set(value)`.
+    ///
+    /// The previous value, if any, is kept alive by the token. During thread
+    /// shutdown, after the thread-local storage is gone, the value is
+    /// discarded (see [`docs::limitations`](crate::docs::limitations)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let token = V.set(1);
+    /// assert_eq!(token.old_value(), None); // Python's Token.MISSING
+    /// let token2 = V.set(2);
+    /// assert_eq!(token2.old_value(), Some(&1));
+    /// ```
+    pub fn set(&self, value: T) -> Token<T> {
+        self.set_arc(Arc::new(value))
+    }
+
+    /// Like [`set`](ContextVar::set), for a value that is already shared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use contextvars::ContextVar;
+    ///
+    /// static CONFIG: ContextVar<Vec<u8>> = ContextVar::new("config");
+    /// let shared = Arc::new(vec![1, 2, 3]);
+    /// CONFIG.set_arc(shared.clone());
+    /// assert!(Arc::ptr_eq(&CONFIG.get(), &shared));
+    /// ```
+    pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
+        let key = self.key();
+        let binding = Binding::new(key, value);
+        let (old, ctx_id) = current::update(|map, ctx_id| (map.insert(binding), ctx_id));
+        Token::new(key, ctx_id, old)
+    }
+
+    /// Restores the variable to its value before the [`set`](ContextVar::set)
+    /// that created `token`, or unsets it if it had no value then.
+    ///
+    /// Python: `var.reset(token)`.
+    ///
+    /// # Errors
+    ///
+    /// The checks run in CPython's order; the first that fails is returned
+    /// and nothing changes:
+    ///
+    /// 1. [`ResetError::AlreadyUsed`]: the token was already used.
+    /// 2. [`ResetError::WrongVar`]: the token was created by another variable.
+    /// 3. [`ResetError::WrongContext`]: the token was created in a context
+    ///    other than the current one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{ContextVar, ResetError};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v");
+    /// let t1 = V.set(1);
+    /// let t2 = V.set(2);
+    /// V.reset(&t2).unwrap();
+    /// assert_eq!(*V.get(), 1);
+    /// V.reset(&t1).unwrap();
+    /// assert!(V.try_get().is_err());
+    /// assert_eq!(V.reset(&t1), Err(ResetError::AlreadyUsed));
+    /// ```
+    pub fn reset(&self, token: &Token<T>) -> Result<(), ResetError> {
+        token.reset_as(self.key())
+    }
+
+    /// Sets the variable to `value` while `f` runs, then restores it, even if
+    /// `f` panics.
+    ///
+    /// This is `with var.set(value): f()` (Python 3.14), in closure form.
+    /// For the guard form see [`Token::into_guard`].
+    ///
+    /// # Panics
+    ///
+    /// Panics from `f` propagate after the variable is restored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static DEPTH: ContextVar<u32> = ContextVar::with_default("depth", || 0);
+    /// let inner = DEPTH.scope(1, || *DEPTH.get());
+    /// assert_eq!(inner, 1);
+    /// assert_eq!(*DEPTH.get(), 0);
+    /// ```
+    pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
+        let _guard = self.set(value).into_guard();
+        f()
+    }
+
+    fn default_arc(&self) -> Option<Arc<T>> {
+        let default = self.default?;
+        Some(self.default_value.get_or_init(|| Arc::new(default())).clone())
+    }
+
+    fn default_ref(&self) -> Option<&T> {
+        let default = self.default?;
+        Some(&**self.default_value.get_or_init(|| Arc::new(default())))
+    }
+}
+
+/// Recovers the typed value of a binding made by a `ContextVar<T>`.
+fn downcast<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Arc<T> {
+    value
+        .downcast::<T>()
+        .unwrap_or_else(|_| unreachable!("a variable's id is only ever bound to its own type"))
+}
+
+fn downcast_ref<T: 'static>(binding: &Binding) -> &T {
+    binding
+        .value()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| unreachable!("a variable's id is only ever bound to its own type"))
+}
+
+impl<T: fmt::Debug + Send + Sync + 'static> fmt::Debug for ContextVar<T> {
+    /// Shows the name, and the default if there is one, as Python's repr does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("ContextVar");
+        s.field("name", &self.name);
+        if let Some(default) = self.default_ref() {
+            s.field("default", default);
+        }
+        s.finish_non_exhaustive()
+    }
+}
+
+/// Identifies a variable in a [`Context`](crate::Context), whatever its type.
+///
+/// Keys compare equal only when they belong to the same variable; the name is
+/// carried for display.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static A: ContextVar<u8> = ContextVar::new("same");
+/// static B: ContextVar<u8> = ContextVar::new("same");
+/// assert_eq!(A.key(), A.key());
+/// assert_ne!(A.key(), B.key());
+/// assert_eq!(A.key().name(), "same");
+/// ```
+#[derive(Clone, Copy)]
+pub struct VarKey {
+    id: u64,
+    name: &'static str,
+}
+
+impl VarKey {
+    /// The variable's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// assert_eq!(V.key().name(), "v");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether this is the key of `var`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// let token = V.set(1);
+    /// assert!(token.var().is(&V));
+    /// ```
+    pub fn is<T>(&self, var: &ContextVar<T>) -> bool {
+        self.id == var.id()
+    }
+
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl PartialEq for VarKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for VarKey {}
+
+impl Hash for VarKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl PartialOrd for VarKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for VarKey {
+    /// Keys order by the time their variable was first used.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id.cmp(&other.id)
+    }
+}
+
+impl fmt::Debug for VarKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
