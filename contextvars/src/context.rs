@@ -171,8 +171,8 @@ impl Context {
     /// ```
     pub fn try_run<R>(&self, f: impl FnOnce() -> R) -> Result<R, EnterError> {
         let map = self.state.try_enter().ok_or(EnterError::AlreadyEntered)?;
-        let saved = match current::enter(map, self.id) {
-            Ok(saved) => saved,
+        let entered = match current::enter(map, self.id) {
+            Ok(entered) => entered,
             Err(map) => {
                 self.state.cancel_enter();
                 drop(map);
@@ -181,7 +181,7 @@ impl Context {
         };
         let _guard = SharedExit {
             ctx: self,
-            saved: Some(saved),
+            entered: Some(entered),
         };
         Ok(f())
     }
@@ -194,8 +194,8 @@ impl Context {
         let id = self.id;
         let (map, entered) = self.state.get_mut();
         assert!(!entered, "{}", EnterError::AlreadyEntered);
-        let saved = match current::enter(std::mem::take(map), id) {
-            Ok(saved) => saved,
+        let entered = match current::enter(std::mem::take(map), id) {
+            Ok(entered) => entered,
             Err(taken) => {
                 *map = taken;
                 panic!("{}", EnterError::ThreadShuttingDown);
@@ -203,7 +203,7 @@ impl Context {
         };
         let _guard = OwnedExit {
             map,
-            saved: Some(saved),
+            entered: Some(entered),
         };
         f()
     }
@@ -337,25 +337,26 @@ impl Context {
     /// The current contents: live if this context is current on this thread,
     /// the stored map otherwise.
     fn map(&self) -> Map {
-        if self.state.is_entered() && current::peek_id() == self.id {
-            current::snapshot()
-        } else {
-            self.state.read()
+        if self.state.is_entered() {
+            if let Some(live) = current::entered_map(self.id) {
+                return live;
+            }
         }
+        self.state.read()
     }
 }
 
 /// Restores the caller's context when a shared `run` ends, even by a panic.
 struct SharedExit<'a> {
     ctx: &'a Context,
-    saved: Option<current::Saved>,
+    entered: Option<current::Entered>,
 }
 
 impl Drop for SharedExit<'_> {
     fn drop(&mut self) {
         // `exit` and `Exclusive::exit` cannot panic: they only swap values.
-        let saved = self.saved.take().expect("taken once, here");
-        match current::exit(saved) {
+        let entered = self.entered.take().expect("taken once, here");
+        match current::exit(entered) {
             // The old snapshot is dropped here, after the lock is released.
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),
@@ -366,13 +367,13 @@ impl Drop for SharedExit<'_> {
 /// Restores the caller's context when an owned `run_mut` ends.
 struct OwnedExit<'a> {
     map: &'a mut Map,
-    saved: Option<current::Saved>,
+    entered: Option<current::Entered>,
 }
 
 impl Drop for OwnedExit<'_> {
     fn drop(&mut self) {
-        let saved = self.saved.take().expect("taken once, here");
-        if let Some(map) = current::exit(saved) {
+        let entered = self.entered.take().expect("taken once, here");
+        if let Some(map) = current::exit(entered) {
             *self.map = map;
         }
     }

@@ -46,6 +46,9 @@ struct Slot {
     /// Id of the current context; 0 for a thread's base context until a token
     /// first needs its id.
     id: Cell<u64>,
+    /// The contexts entered below the current one, innermost last: their ids
+    /// and their maps as they were when the next context was entered.
+    outer: RefCell<Vec<(u64, Map)>>,
 }
 
 thread_local! {
@@ -53,6 +56,7 @@ thread_local! {
         Slot {
             map: RefCell::new(None),
             id: Cell::new(0),
+            outer: RefCell::new(Vec::new()),
         }
     };
 }
@@ -89,11 +93,6 @@ pub(crate) fn snapshot() -> Map {
         .unwrap_or_default()
 }
 
-/// Id of the current context, without assigning one to a base context.
-pub(crate) fn peek_id() -> u64 {
-    CURRENT.try_with(|slot| slot.id.get()).unwrap_or(TORN_DOWN)
-}
-
 /// Applies `f` to the current map and the current context's id (assigned
 /// now if it is a base context that had none), and returns its result.
 ///
@@ -124,40 +123,29 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> R {
     }
 }
 
-/// What [`enter`] replaced, to be handed back to [`exit`].
+/// Proof that a context was entered, to be handed back to [`exit`].
 #[derive(Debug)]
-pub(crate) struct Saved {
-    map: SavedMap,
-    id: u64,
-}
-
-#[derive(Debug)]
-enum SavedMap {
-    /// The previous map, moved out of the slot's `Rc`.
-    Inline(Map),
-    /// The previous `Rc`, when a reader shared it and it could not be
-    /// reused in place.
-    Shared(Option<Rc<Map>>),
+pub(crate) struct Entered {
+    /// Number of contexts entered on the thread, this one included.
+    depth: usize,
 }
 
 /// Makes `map` (the map of context `id`) current on this thread.
 ///
+/// The previous context's id and map are pushed on the thread's stack of
+/// entered contexts, where [`entered_map`] can still read them.
+///
 /// Returns `Err(map)` after teardown.
-pub(crate) fn enter(map: Map, id: u64) -> Result<Saved, Map> {
+pub(crate) fn enter(map: Map, id: u64) -> Result<Entered, Map> {
     let mut map = Some(map);
     CURRENT
         .try_with(|slot| {
             let map = map.take().expect("called once");
+            let prev = swap_current(slot, map);
             let prev_id = slot.id.replace(id);
-            let mut current = slot.map.borrow_mut();
-            let saved = match current.as_mut().and_then(Rc::get_mut) {
-                Some(inline) => SavedMap::Inline(std::mem::replace(inline, map)),
-                None => SavedMap::Shared(current.replace(Rc::new(map))),
-            };
-            Saved {
-                map: saved,
-                id: prev_id,
-            }
+            let mut outer = slot.outer.borrow_mut();
+            outer.push((prev_id, prev));
+            Entered { depth: outer.len() }
         })
         .map_err(|_| map.take().expect("not taken by the failed access"))
 }
@@ -171,21 +159,51 @@ pub(crate) fn enter(map: Map, id: u64) -> Result<Saved, Map> {
 ///
 /// The caller drops whatever it no longer needs after this returns, outside
 /// of any borrow of the slot.
-pub(crate) fn exit(saved: Saved) -> Option<Map> {
+pub(crate) fn exit(entered: Entered) -> Option<Map> {
     CURRENT
-        .try_with(move |slot| {
-            let Saved { map: prev, id } = saved;
-            slot.id.set(id);
-            let mut current = slot.map.borrow_mut();
-            match prev {
-                SavedMap::Inline(prev) => match current.as_mut().and_then(Rc::get_mut) {
-                    Some(inline) => std::mem::replace(inline, prev),
-                    None => unshare(current.replace(Rc::new(prev))),
-                },
-                SavedMap::Shared(prev) => unshare(std::mem::replace(&mut *current, prev)),
-            }
+        .try_with(|slot| {
+            let (prev_id, prev) = {
+                let mut outer = slot.outer.borrow_mut();
+                // Entries and exits are strictly nested: every one of them is
+                // made by a guard that lives on the stack.
+                debug_assert_eq!(outer.len(), entered.depth, "contexts exited out of order");
+                outer.pop()?
+            };
+            slot.id.set(prev_id);
+            Some(swap_current(slot, prev))
         })
         .ok()
+        .flatten()
+}
+
+/// The live contents of context `id` if it is entered on this thread: the
+/// current map if it is the current context, else the map it had when the
+/// context above it was entered (it cannot change until it is current again).
+pub(crate) fn entered_map(id: u64) -> Option<Map> {
+    CURRENT
+        .try_with(|slot| {
+            if slot.id.get() == id {
+                return Some(slot.map.borrow().as_deref().cloned().unwrap_or_default());
+            }
+            let outer = slot.outer.borrow();
+            outer
+                .iter()
+                .rev()
+                .find(|(outer_id, _)| *outer_id == id)
+                .map(|(_, map)| map.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Replaces the current map, returning the previous one. Reuses the slot's
+/// `Rc` unless a reader shares it.
+fn swap_current(slot: &Slot, map: Map) -> Map {
+    let mut current = slot.map.borrow_mut();
+    match current.as_mut().and_then(Rc::get_mut) {
+        Some(inline) => std::mem::replace(inline, map),
+        None => unshare(current.replace(Rc::new(map))),
+    }
 }
 
 fn unshare(rc: Option<Rc<Map>>) -> Map {
