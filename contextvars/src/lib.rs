@@ -153,3 +153,8 @@ pub use var::{ContextVar, VarKey};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+
+// The README's examples are tested too.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
