@@ -208,6 +208,11 @@ impl Context {
         f()
     }
 
+    /// Whether [`run_mut`](Context::run_mut) can enter the context now.
+    pub(crate) fn can_enter_mut(&mut self) -> bool {
+        !self.state.get_mut().1 && current::is_alive()
+    }
+
     /// The value of `var` in this context, ignoring the variable's default.
     ///
     /// Python: `ctx.get(var)`, and `ctx[var]` (where `None` is a `KeyError`).

@@ -84,6 +84,11 @@ pub(crate) fn map_rc() -> Option<Rc<Map>> {
         .flatten()
 }
 
+/// Whether the thread-local slot is usable (not destroyed yet).
+pub(crate) fn is_alive() -> bool {
+    CURRENT.try_with(|_| ()).is_ok()
+}
+
 /// A snapshot (O(1) copy) of the current map. Empty after teardown.
 pub(crate) fn snapshot() -> Map {
     CURRENT

@@ -140,6 +140,7 @@ mod context;
 mod current;
 pub mod docs;
 mod error;
+mod future;
 mod map;
 mod sync;
 pub mod thread;
@@ -148,6 +149,7 @@ mod var;
 
 pub use context::{copy_context, Binding, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError};
+pub use future::{ContextHandle, FutureExt, WithContext};
 pub use token::{Token, TokenGuard};
 pub use var::{ContextVar, VarKey};
 
