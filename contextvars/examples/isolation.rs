@@ -16,7 +16,11 @@ const ROUNDS: usize = 100_000;
 
 /// Deep in the call stack: no parameters, the context carries the values.
 fn log_line(step: usize) -> String {
-    format!("request_id={} user={} step={step}", REQUEST_ID.get(), USER.get())
+    format!(
+        "request_id={} user={} step={step}",
+        REQUEST_ID.get(),
+        USER.get()
+    )
 }
 
 fn worker(name: &'static str, start: Arc<Barrier>) -> usize {
@@ -32,7 +36,9 @@ fn worker(name: &'static str, start: Arc<Barrier>) -> usize {
         if *REQUEST_ID.get() != id || *USER.get() != name {
             cross_talk += 1;
         }
-        REQUEST_ID.reset(&token).expect("token made here, in this context");
+        REQUEST_ID
+            .reset(&token)
+            .expect("token made here, in this context");
     }
     println!("[{name}] after {ROUNDS} rounds: {}", log_line(ROUNDS));
     cross_talk

@@ -118,9 +118,9 @@ impl Map {
                     // Dropping the last entry frees the vector: hand the
                     // binding out of it instead of cloning.
                     return match std::mem::take(self) {
-                        Map::Small(v) => {
-                            Some(Arc::try_unwrap(v).map_or_else(|v| v[0].clone(), |mut v| v.remove(0)))
-                        }
+                        Map::Small(v) => Some(
+                            Arc::try_unwrap(v).map_or_else(|v| v[0].clone(), |mut v| v.remove(0)),
+                        ),
                         _ => unreachable!("matched Map::Small above"),
                     };
                 }
@@ -182,11 +182,9 @@ impl PartialEq for Map {
             }
         }
         self.len() == other.len()
-            && self.iter().all(|b| {
-                other
-                    .get(b.key().id())
-                    .is_some_and(|o| b.same_value(o))
-            })
+            && self
+                .iter()
+                .all(|b| other.get(b.key().id()).is_some_and(|o| b.same_value(o)))
     }
 }
 

@@ -50,9 +50,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new()
-        .spawn(f)
-        .expect("failed to spawn thread")
+    Builder::new().spawn(f).expect("failed to spawn thread")
 }
 
 /// Spawns a scoped thread (see [`std::thread::scope`]) that runs `f` in a

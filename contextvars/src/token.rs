@@ -154,9 +154,11 @@ impl<T> Token<T> {
     where
         T: 'static,
     {
-        self.old
-            .as_ref()
-            .map(|b| b.value().downcast_ref::<T>().expect("a token holds its variable's type"))
+        self.old.as_ref().map(|b| {
+            b.value()
+                .downcast_ref::<T>()
+                .expect("a token holds its variable's type")
+        })
     }
 }
 

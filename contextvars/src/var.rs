@@ -457,7 +457,11 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
 
     fn default_arc(&self) -> Option<Arc<T>> {
         let default = self.default?;
-        Some(self.default_value.get_or_init(|| Arc::new(default())).clone())
+        Some(
+            self.default_value
+                .get_or_init(|| Arc::new(default()))
+                .clone(),
+        )
     }
 
     fn default_ref(&self) -> Option<&T> {
