@@ -191,21 +191,65 @@ impl Context {
     /// Same semantics as [`run`](Context::run), without the atomic operations
     /// that guard against entry from another thread.
     pub(crate) fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let id = self.id;
-        let (map, entered) = self.state.get_mut();
-        assert!(!entered, "{}", EnterError::AlreadyEntered);
-        let entered = match current::enter(std::mem::take(map), id) {
+        let entered = match self.enter_mut() {
             Ok(entered) => entered,
-            Err(taken) => {
-                *map = taken;
-                panic!("{}", EnterError::ThreadShuttingDown);
-            }
+            Err(err) => panic!("{err}"),
         };
         let _guard = OwnedExit {
-            map,
+            ctx: self,
             entered: Some(entered),
         };
         f()
+    }
+
+    /// Enters this context, which the caller owns exclusively; the caller
+    /// must hand the result to [`exit_mut`](Context::exit_mut).
+    pub(crate) fn enter_mut(&mut self) -> Result<current::Entered, EnterError> {
+        let id = self.id;
+        let (map, entered) = self.state.get_mut();
+        if entered {
+            return Err(EnterError::AlreadyEntered);
+        }
+        current::enter(std::mem::take(map), id).map_err(|taken| {
+            *map = taken;
+            EnterError::ThreadShuttingDown
+        })
+    }
+
+    /// Exits this context, entered by [`enter_mut`](Context::enter_mut).
+    pub(crate) fn exit_mut(&mut self, entered: current::Entered) {
+        if let Some(map) = current::exit(entered) {
+            *self.state.get_mut().0 = map;
+        }
+    }
+
+    /// Wraps `f` into a closure that runs it in this context, wherever and
+    /// whenever it is called: a hand-off of work to another thread, a pool or
+    /// a long-lived worker, in the context of whoever prepared it.
+    ///
+    /// The closure owns the context, so entering it needs no
+    /// synchronization.
+    ///
+    /// # Panics
+    ///
+    /// The closure panics if the calling thread is shutting down (see
+    /// [`EnterError::ThreadShuttingDown`]). Panics from `f` propagate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{copy_context, ContextVar};
+    ///
+    /// static REQUEST: ContextVar<u32> = ContextVar::new("request");
+    ///
+    /// REQUEST.set(7);
+    /// let job = copy_context().wrap(|| *REQUEST.get());
+    /// // Runs in the context captured above, on a thread that never set it.
+    /// let seen = std::thread::spawn(job).join().unwrap();
+    /// assert_eq!(seen, 7);
+    /// ```
+    pub fn wrap<F: FnOnce() -> R, R>(mut self, f: F) -> impl FnOnce() -> R {
+        move || self.run_mut(f)
     }
 
     /// Whether [`run_mut`](Context::run_mut) can enter the context now.
@@ -371,16 +415,14 @@ impl Drop for SharedExit<'_> {
 
 /// Restores the caller's context when an owned `run_mut` ends.
 struct OwnedExit<'a> {
-    map: &'a mut Map,
+    ctx: &'a mut Context,
     entered: Option<current::Entered>,
 }
 
 impl Drop for OwnedExit<'_> {
     fn drop(&mut self) {
         let entered = self.entered.take().expect("taken once, here");
-        if let Some(map) = current::exit(entered) {
-            *self.map = map;
-        }
+        self.ctx.exit_mut(entered);
     }
 }
 

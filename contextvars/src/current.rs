@@ -84,6 +84,13 @@ pub(crate) fn map_rc() -> Option<Rc<Map>> {
         .flatten()
 }
 
+/// Whether the current context is the thread's own (no context entered).
+pub(crate) fn in_base_context() -> bool {
+    CURRENT
+        .try_with(|slot| slot.outer.borrow().is_empty())
+        .unwrap_or(false)
+}
+
 /// Whether the thread-local slot is usable (not destroyed yet).
 pub(crate) fn is_alive() -> bool {
     CURRENT.try_with(|_| ()).is_ok()

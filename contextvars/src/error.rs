@@ -144,3 +144,40 @@ impl fmt::Display for EnterError {
 }
 
 impl Error for EnterError {}
+
+/// Why [`ContextVar::try_set`](crate::ContextVar::try_set) refused to set a
+/// variable.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+/// // Outside of an async runtime's tasks, setting always works.
+/// assert!(V.try_set(1).is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SetError {
+    /// The calling code is an async task that has no context of its own: it
+    /// runs in the worker thread's context, which other such tasks share, so
+    /// a value set there would leak into them. Spawn the task with a context
+    /// (for example with `contextvars_tokio::spawn`) or wrap its future with
+    /// [`FutureExt::with_current_context`](crate::FutureExt::with_current_context).
+    NoTaskContext,
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SetError::NoTaskContext => {
+                "cannot set a ContextVar in an async task that has no context of its own \
+                 (it would leak into other tasks on this worker thread): spawn the task with \
+                 contextvars_tokio::spawn or wrap its future with .with_current_context()"
+            }
+        })
+    }
+}
+
+impl Error for SetError {}

@@ -142,13 +142,14 @@ pub mod docs;
 mod error;
 mod future;
 mod map;
+pub mod runtime;
 mod sync;
 pub mod thread;
 mod token;
 mod var;
 
 pub use context::{copy_context, Binding, Context, Iter};
-pub use error::{EnterError, LookupError, ResetError};
+pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
 pub use token::{Token, TokenGuard};
 pub use var::{ContextVar, VarKey};

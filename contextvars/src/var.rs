@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::context::Binding;
 use crate::current;
-use crate::error::{LookupError, ResetError};
+use crate::error::{LookupError, ResetError, SetError};
+use crate::runtime;
 use crate::sync::{const_fn_unless_loom, IdCounter, LazyId};
 use crate::token::Token;
 
@@ -362,6 +363,14 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// shutdown, after the thread-local storage is gone, the value is
     /// discarded (see [`docs::limitations`](crate::docs::limitations)).
     ///
+    /// # Panics
+    ///
+    /// Panics with the [`SetError`] message when called in an async task that
+    /// has no context of its own, where the value would leak into other
+    /// tasks (only once a runtime integration has registered how to detect
+    /// tasks, see [`runtime::set_task_probe`](crate::runtime::set_task_probe)).
+    /// See [`try_set`](ContextVar::try_set).
+    ///
     /// # Examples
     ///
     /// ```
@@ -373,11 +382,40 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// let token2 = V.set(2);
     /// assert_eq!(token2.old_value(), Some(&1));
     /// ```
+    #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
         self.set_arc(Arc::new(value))
     }
 
+    /// Like [`set`](ContextVar::set), but returns an error instead of
+    /// panicking when the value cannot be set.
+    ///
+    /// # Errors
+    ///
+    /// [`SetError::NoTaskContext`] when called in an async task that has no
+    /// context of its own. The value is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// let token = V.try_set(1).unwrap();
+    /// assert_eq!(token.old_value(), None);
+    /// ```
+    pub fn try_set(&self, value: T) -> Result<Token<T>, SetError> {
+        if runtime::in_task_without_context() {
+            return Err(SetError::NoTaskContext);
+        }
+        Ok(self.set_unchecked(Arc::new(value)))
+    }
+
     /// Like [`set`](ContextVar::set), for a value that is already shared.
+    ///
+    /// # Panics
+    ///
+    /// As [`set`](ContextVar::set).
     ///
     /// # Examples
     ///
@@ -390,7 +428,15 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// CONFIG.set_arc(shared.clone());
     /// assert!(Arc::ptr_eq(&CONFIG.get(), &shared));
     /// ```
+    #[track_caller]
     pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
+        if runtime::in_task_without_context() {
+            panic!("{}", SetError::NoTaskContext);
+        }
+        self.set_unchecked(value)
+    }
+
+    fn set_unchecked(&self, value: Arc<T>) -> Token<T> {
         let key = self.key();
         let binding = Binding::new(key, value);
         let (old, ctx_id) = current::update(|map, ctx_id| (map.insert(binding), ctx_id));
