@@ -1,0 +1,424 @@
+//! asyncio-style context propagation for [tokio]: every task runs in its own
+//! [`Context`], a copy of the spawner's context taken at spawn time, exactly
+//! as `asyncio.create_task` does.
+//!
+//! ```
+//! use contextvars::ContextVar;
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! contextvars_tokio::root(async {
+//!     REQUEST_ID.set("req-1".to_string());
+//!     let child = contextvars_tokio::spawn(async {
+//!         let inherited = REQUEST_ID.get();     // a copy of the parent's context
+//!         REQUEST_ID.set("child".to_string());  // stays in the child
+//!         tokio::task::yield_now().await;
+//!         (inherited, REQUEST_ID.get())         // its own set survived the await
+//!     });
+//!     let (inherited, own) = child.await.unwrap();
+//!     assert_eq!(*inherited, "req-1");
+//!     assert_eq!(*own, "child");
+//!     assert_eq!(*REQUEST_ID.get(), "req-1");   // nothing leaked back
+//! })
+//! .await;
+//! # }
+//! ```
+//!
+//! # asyncio → tokio
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `asyncio.create_task(coro)` | [`spawn(fut)`](spawn) |
+//! | `asyncio.create_task(coro, context=ctx)` | [`spawn_with_context(fut, ctx)`](spawn_with_context) (an `Arc<Context>` is shared and accumulates the task's changes) |
+//! | `loop.create_task(coro)` on another loop | [`spawn_on(fut, &handle)`](spawn_on) |
+//! | `asyncio.to_thread(f)` | [`spawn_blocking(f)`](spawn_blocking) (runs `f` in a copy) |
+//! | `loop.run_in_executor(None, f)` | `tokio::task::spawn_blocking(f)`: no propagation, like asyncio |
+//! | `asyncio.gather(a(), b())` | spawn each with [`spawn`] and await the handles; or [`JoinSet`] |
+//! | `asyncio.TaskGroup` | [`JoinSet`] |
+//! | `Task.get_context()` | [`WithContext::context`](contextvars::WithContext::context) |
+//! | `asyncio.run(main())` | `rt.block_on(`[`root(main())`](root)`)` or `#[tokio::main]` + [`root`] |
+//! | a coroutine awaited directly | a future awaited directly: shares the task's context |
+//! | a task on a `LocalSet` | [`spawn_local(fut)`](spawn_local) |
+//!
+//! # Tasks spawned without a context
+//!
+//! Libraries spawn tasks with plain [`tokio::spawn`] (hyper and axum do, for
+//! every connection). Such a task has no context of its own: it runs in the
+//! context of whatever worker thread polls it, which every such task on that
+//! thread shares. Once this crate is in use (any of its spawn functions or
+//! [`root`] has been called, or [`install`]), the rules for such tasks are:
+//!
+//! * `get` reads the worker thread's own context. Nothing is ever written
+//!   there by a task, so a task never observes another task's values; it
+//!   sees variables' defaults.
+//! * `set` panics ([`SetError::NoTaskContext`](contextvars::SetError), and
+//!   `try_set` returns it) instead of writing a value that the next task
+//!   polled on the thread would see.
+//! * Futures wrapped with [`FutureExt::with_current_context`] or
+//!   [`FutureExt::with_context`] inside such a task have a context and can
+//!   `set` freely; this is what the request-context middleware of
+//!   `contextvars-tower` does for every request.
+//!
+//! # Limitations
+//!
+//! * Branches of `tokio::join!` and `tokio::select!` are polled by the task
+//!   that runs the macro, so they share its context: a `set` in one branch is
+//!   seen by the others. Wrap each branch with
+//!   [`with_current_context`](FutureExt::with_current_context) to give it a
+//!   copy of its own (asyncio's `gather` makes tasks for the same reason).
+//! * A context is entered by one thread at a time. Two tasks spawned with the
+//!   same `Arc<Context>` on a multi-thread runtime panic if they are polled
+//!   at the same time; give concurrent tasks their own copies.
+//!
+//! [tokio]: https://docs.rs/tokio
+//! [`Context`]: contextvars::Context
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+use std::future::Future;
+
+use contextvars::{copy_context, Context};
+pub use contextvars::{ContextHandle, FutureExt, WithContext};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+mod join_set;
+
+pub use join_set::JoinSet;
+
+/// Registers this crate's detection of tokio tasks with `contextvars`, so that
+/// `set` in a task without a context of its own is refused instead of leaking
+/// into other tasks (see the [crate docs](crate#tasks-spawned-without-a-context)).
+///
+/// Every spawn function and [`root`] calls it; call it yourself at startup to
+/// make the rule hold before the first of them.
+///
+/// # Examples
+///
+/// ```
+/// contextvars_tokio::install();
+/// ```
+pub fn install() {
+    fn in_tokio_task() -> bool {
+        tokio::task::try_id().is_some()
+    }
+    contextvars::runtime::set_task_probe(in_tokio_task);
+}
+
+/// Runs `future` in a new, empty context: the entry point of an async
+/// program, like `asyncio.run(main())`.
+///
+/// With `#[tokio::main]` the main future is polled on the main thread, whose
+/// context is then shared with whatever else that thread runs (on a
+/// `current_thread` runtime: every task). Wrapping the body with `root`
+/// gives it a context of its own.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() {
+///     contextvars_tokio::root(async {
+///         V.set(1);
+///         tokio::task::yield_now().await;
+///         assert_eq!(*V.get(), 1);
+///     })
+///     .await;
+/// }
+/// # main();
+/// ```
+pub fn root<F: Future>(future: F) -> WithContext<F> {
+    install();
+    future.with_context(Context::new())
+}
+
+/// Spawns `future` as a tokio task that runs in a copy of the current
+/// context, taken now: `asyncio.create_task(coro)`.
+///
+/// The task's changes stay in its copy: they persist across its `.await`s and
+/// are never seen by the spawner or by other tasks.
+///
+/// # Panics
+///
+/// As [`tokio::spawn`]: panics outside of a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<&str> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # contextvars_tokio::root(async {
+/// V.set("parent");
+/// let handle = contextvars_tokio::spawn(async { *V.get() });
+/// V.set("changed after spawn");
+/// assert_eq!(handle.await.unwrap(), "parent");
+/// # }).await;
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    install();
+    tokio::spawn(future.with_current_context())
+}
+
+/// Spawns `future` as a tokio task that runs in `ctx`:
+/// `asyncio.create_task(coro, context=ctx)`.
+///
+/// A [`Context`] passed by value is owned by the task. An `Arc<Context>` is
+/// shared: the task's changes are recorded in it and visible to the other
+/// holders (and to later tasks spawned with it) once the task is done.
+///
+/// # Panics
+///
+/// As [`tokio::spawn`]. The task panics if a shared context is entered
+/// elsewhere (another task polled at the same time) when the task is polled.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use contextvars::{copy_context, ContextVar};
+///
+/// static V: ContextVar<u32> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let ctx = Arc::new(copy_context());
+/// contextvars_tokio::spawn_with_context(async { V.set(1) }, ctx.clone()).await.unwrap();
+/// contextvars_tokio::spawn_with_context(async { V.set(*V.get() + 1) }, ctx.clone()).await.unwrap();
+/// assert_eq!(ctx.get(&V).as_deref(), Some(&2));
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_with_context<F>(future: F, ctx: impl Into<ContextHandle>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    install();
+    tokio::spawn(future.with_context(ctx))
+}
+
+/// Spawns `future` on the runtime of `handle`, in a copy of the current
+/// context.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// V.set(3);
+/// let handle = contextvars_tokio::spawn_on(async { *V.get() }, rt.handle());
+/// assert_eq!(rt.block_on(handle).unwrap(), 3);
+/// ```
+#[track_caller]
+pub fn spawn_on<F>(future: F, handle: &Handle) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    install();
+    handle.spawn(future.with_current_context())
+}
+
+/// Spawns a `!Send` future on the current [`LocalSet`](tokio::task::LocalSet),
+/// in a copy of the current context.
+///
+/// # Panics
+///
+/// As [`tokio::task::spawn_local`]: panics outside of a `LocalSet`.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let local = tokio::task::LocalSet::new();
+/// V.set(4);
+/// let seen = local
+///     .run_until(async {
+///         let not_send = Rc::new(());
+///         contextvars_tokio::spawn_local(async move {
+///             let _keep = not_send;
+///             *V.get()
+///         })
+///         .await
+///         .unwrap()
+///     })
+///     .await;
+/// assert_eq!(seen, 4);
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    install();
+    tokio::task::spawn_local(future.with_current_context())
+}
+
+/// Spawns a `!Send` future on the current `LocalSet`, in `ctx`.
+///
+/// # Panics
+///
+/// As [`tokio::task::spawn_local`], and as [`spawn_with_context`] for a
+/// shared context.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use contextvars::{Context, ContextVar};
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let ctx = Arc::new(Context::new());
+/// let local = tokio::task::LocalSet::new();
+/// local
+///     .run_until(async {
+///         contextvars_tokio::spawn_local_with_context(async { V.set(5) }, ctx.clone()).await
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(ctx.get(&V).as_deref(), Some(&5));
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_local_with_context<F>(
+    future: F,
+    ctx: impl Into<ContextHandle>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    install();
+    tokio::task::spawn_local(future.with_context(ctx))
+}
+
+/// Runs the blocking function `f` on tokio's blocking pool, in a copy of the
+/// current context: `asyncio.to_thread(f)`.
+///
+/// `f` sees the caller's values as they were at this call; its own changes
+/// stay in the copy. (`tokio::task::spawn_blocking` itself, like asyncio's
+/// `run_in_executor`, propagates nothing.)
+///
+/// # Panics
+///
+/// As [`tokio::task::spawn_blocking`]: panics outside of a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<&str> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # contextvars_tokio::root(async {
+/// V.set("caller");
+/// let seen = contextvars_tokio::spawn_blocking(|| {
+///     let seen = *V.get();
+///     V.set("worker"); // stays in the copy
+///     seen
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(seen, "caller");
+/// assert_eq!(*V.get(), "caller");
+/// # }).await;
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    install();
+    tokio::task::spawn_blocking(copy_context().wrap(f))
+}
+
+/// Runs the blocking function `f` on tokio's blocking pool, in `ctx`.
+///
+/// # Panics
+///
+/// As [`tokio::task::spawn_blocking`].
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{Context, ContextVar};
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let seen = contextvars_tokio::spawn_blocking_with_context(|| V.try_get().is_err(), Context::new())
+///     .await
+///     .unwrap();
+/// assert!(seen);
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_blocking_with_context<F, R>(f: F, ctx: Context) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    install();
+    tokio::task::spawn_blocking(ctx.wrap(f))
+}
+
+/// Runs the blocking function `f` on the blocking pool of `handle`'s runtime,
+/// in a copy of the current context.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// V.set(6);
+/// let handle = contextvars_tokio::spawn_blocking_on(|| *V.get(), rt.handle());
+/// assert_eq!(rt.block_on(handle).unwrap(), 6);
+/// ```
+#[track_caller]
+pub fn spawn_blocking_on<F, R>(f: F, handle: &Handle) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    install();
+    handle.spawn_blocking(copy_context().wrap(f))
+}
