@@ -85,8 +85,12 @@ pub use contextvars::{ContextHandle, FutureExt, WithContext};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+#[cfg(tokio_unstable)]
+mod auto;
 mod join_set;
 
+#[cfg(tokio_unstable)]
+pub use auto::{RuntimeBuilderExt, TaskContexts};
 pub use join_set::JoinSet;
 
 /// Registers this crate's detection of tokio tasks with `contextvars`, so that
@@ -132,7 +136,6 @@ pub fn install() {
 ///     })
 ///     .await;
 /// }
-/// # main();
 /// ```
 pub fn root<F: Future>(future: F) -> WithContext<F> {
     install();
