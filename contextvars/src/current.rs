@@ -176,9 +176,20 @@ pub(crate) fn exit(entered: Entered) -> Option<Map> {
         .try_with(|slot| {
             let (prev_id, prev) = {
                 let mut outer = slot.outer.borrow_mut();
-                // Entries and exits are strictly nested: every one of them is
-                // made by a guard that lives on the stack.
-                debug_assert_eq!(outer.len(), entered.depth, "contexts exited out of order");
+                if outer.len() != entered.depth {
+                    // Only `runtime::Entered`, the one entry that is not
+                    // scoped, can be exited out of order. Restoring anything
+                    // now would make the wrong context current, so refuse,
+                    // as tokio does for its runtime guards.
+                    drop(outer);
+                    if !std::thread::panicking() {
+                        panic!(
+                            "contexts exited out of order: a context entered with \
+                             `runtime::enter` must be exited after the contexts entered after it"
+                        );
+                    }
+                    return None;
+                }
                 outer.pop()?
             };
             slot.id.set(prev_id);

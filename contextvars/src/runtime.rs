@@ -107,6 +107,13 @@ impl Entered {
     /// Restores the previous context and returns this one, with the changes
     /// made while it was current.
     ///
+    /// # Panics
+    ///
+    /// Panics if a context entered after this one is still entered (exits
+    /// must be in the reverse order of entries); the current context is then
+    /// left as it is. Dropping an `Entered` out of order panics the same way,
+    /// unless the thread is already panicking.
+    ///
     /// # Examples
     ///
     /// ```

@@ -36,6 +36,9 @@ use crate::ContextVar;
 /// ```
 pub struct Token<T> {
     var: VarKey,
+    /// The variable's default, for `Debug` (Python's token repr shows the
+    /// variable's repr, default included).
+    default: Option<fn() -> T>,
     context: u64,
     old: Option<Binding>,
     used: AtomicBool,
@@ -43,9 +46,15 @@ pub struct Token<T> {
 }
 
 impl<T> Token<T> {
-    pub(crate) fn new(var: VarKey, context: u64, old: Option<Binding>) -> Self {
+    pub(crate) fn new(
+        var: VarKey,
+        default: Option<fn() -> T>,
+        context: u64,
+        old: Option<Binding>,
+    ) -> Self {
         Token {
             var,
+            default,
             context,
             old,
             used: AtomicBool::new(false),
@@ -162,20 +171,55 @@ impl<T> Token<T> {
     }
 }
 
-impl<T> fmt::Debug for Token<T> {
-    /// Shows the variable and, once the token has been used, a `used` marker,
-    /// as Python's repr does.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<T> Token<T> {
+    /// Formats the token, with the variable's default if `default` is given.
+    fn fmt_with(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        default: Option<&dyn fmt::Debug>,
+    ) -> fmt::Result {
         let mut s = f.debug_struct("Token");
         if self.is_used() {
             s.field("used", &true);
         }
-        s.field("var", &self.var);
+        match default {
+            Some(default) => s.field(
+                "var",
+                &format_args!(
+                    "ContextVar {{ name: {:?}, default: {:?}, .. }}",
+                    self.var.name(),
+                    default
+                ),
+            ),
+            None => s.field("var", &self.var),
+        };
         match &self.old {
             Some(old) => s.field("old_value", old.debug_value()),
             None => s.field("old_value", &format_args!("MISSING")),
         };
         s.finish()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Token<T> {
+    /// Shows the variable (name and default, as the variable's own `Debug`
+    /// does), the old value, and, once the token has been used, a `used`
+    /// marker, as Python's repr does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.default {
+            Some(default) => self.fmt_with(f, Some(&default())),
+            None => self.fmt_with(f, None),
+        }
+    }
+}
+
+/// A token's `Debug` without its variable's default, for where `T: Debug`
+/// is not known.
+struct Untyped<'a, T>(&'a Token<T>);
+
+impl<T> fmt::Debug for Untyped<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_with(f, None)
     }
 }
 
@@ -274,13 +318,13 @@ impl<T> Drop for TokenGuard<T> {
         };
         if let Err(err) = token.reset_as(token.var) {
             if !std::thread::panicking() {
-                panic!("{token:?}: {err}");
+                panic!("{:?}: {err}", Untyped(&token));
             }
         }
     }
 }
 
-impl<T> fmt::Debug for TokenGuard<T> {
+impl<T: fmt::Debug> fmt::Debug for TokenGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenGuard")
             .field("token", &self.token)

@@ -440,7 +440,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
         let key = self.key();
         let binding = Binding::new(key, value);
         let (old, ctx_id) = current::update(|map, ctx_id| (map.insert(binding), ctx_id));
-        Token::new(key, ctx_id, old)
+        Token::new(key, self.default, ctx_id, old)
     }
 
     /// Restores the variable to its value before the [`set`](ContextVar::set)
