@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use contextvars::runtime::{self, Entered};
-use contextvars::{copy_context, Context};
+use contextvars::{child_context, Context};
 use tokio::runtime::{Builder, TaskMeta};
 use tokio::task::Id;
 
@@ -270,7 +270,7 @@ impl TaskContexts {
     /// assert_eq!(contexts.live(), 1); // no terminate hook installed here
     /// ```
     pub fn on_task_spawn(&self, meta: &TaskMeta<'_>) {
-        self.registry.spawned(meta.id(), copy_context());
+        self.registry.spawned(meta.id(), child_context());
     }
 
     /// The before-poll hook: makes the task's context current.

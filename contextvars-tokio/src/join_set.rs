@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 
-use contextvars::{copy_context, ContextHandle, FutureExt};
+use contextvars::{child_context, ContextHandle, FutureExt};
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, LocalSet};
 
@@ -231,7 +231,7 @@ impl<T: 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        self.inner.spawn_blocking(copy_context().wrap(f))
+        self.inner.spawn_blocking(child_context().wrap(f))
     }
 
     /// Runs the blocking function `f` on the blocking pool of `handle`'s
@@ -251,7 +251,8 @@ impl<T: 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        self.inner.spawn_blocking_on(copy_context().wrap(f), handle)
+        self.inner
+            .spawn_blocking_on(child_context().wrap(f), handle)
     }
 }
 

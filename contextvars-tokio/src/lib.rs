@@ -80,7 +80,7 @@
 
 use std::future::Future;
 
-use contextvars::{copy_context, Context};
+use contextvars::{child_context, Context};
 pub use contextvars::{ContextHandle, FutureExt, WithContext};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -367,7 +367,7 @@ where
     R: Send + 'static,
 {
     install();
-    tokio::task::spawn_blocking(copy_context().wrap(f))
+    tokio::task::spawn_blocking(child_context().wrap(f))
 }
 
 /// Runs the blocking function `f` on tokio's blocking pool, in `ctx`.
@@ -423,5 +423,5 @@ where
     R: Send + 'static,
 {
     install();
-    handle.spawn_blocking(copy_context().wrap(f))
+    handle.spawn_blocking(child_context().wrap(f))
 }

@@ -72,7 +72,7 @@ impl Context {
     /// Context::new().run(|| assert!(V.try_get().is_err()));
     /// ```
     pub fn new() -> Self {
-        Context::from_map(Map::Empty)
+        Context::from_map(Map::default())
     }
 
     pub(crate) fn from_map(map: Map) -> Self {
@@ -485,6 +485,31 @@ impl IntoIterator for &Context {
 /// ```
 pub fn copy_context() -> Context {
     Context::from_map(current::snapshot())
+}
+
+/// Returns the context a task or thread spawned now should start in: a copy
+/// of the current context, in O(1), without the variables marked
+/// [`not_inherited`](crate::VarBuilder::not_inherited).
+///
+/// This is what [`thread::spawn`](crate::thread::spawn),
+/// [`FutureExt::with_current_context`](crate::FutureExt::with_current_context)
+/// and the spawn helpers of runtime integrations use. It equals
+/// [`copy_context`] unless such variables are set; then it costs a copy of
+/// the remaining bindings.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{child_context, copy_context, ContextVar};
+///
+/// static SUPPRESS: ContextVar<bool> = ContextVar::builder("suppress").not_inherited().build();
+///
+/// SUPPRESS.set(true);
+/// assert!(copy_context().contains(&SUPPRESS));
+/// assert!(!child_context().contains(&SUPPRESS));
+/// ```
+pub fn child_context() -> Context {
+    Context::from_map(current::snapshot().inherited())
 }
 
 /// One variable and its value in a [`Context`].

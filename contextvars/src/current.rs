@@ -130,7 +130,7 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> R {
         Ok(done) => done,
         Err(_) => {
             let f = f.take().expect("not called by the failed access");
-            f(&mut Map::Empty, TORN_DOWN)
+            f(&mut Map::default(), TORN_DOWN)
         }
     }
 }

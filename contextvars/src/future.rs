@@ -15,7 +15,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::context::{copy_context, Context};
+use crate::context::{child_context, Context};
 
 /// The context a [`WithContext`] runs in: owned by it, or shared.
 ///
@@ -370,7 +370,9 @@ pub trait FutureExt: Sized {
     }
 
     /// Runs `self` in a copy of the current context, taken now: asyncio's
-    /// `create_task(coro)`.
+    /// `create_task(coro)`. Variables marked
+    /// [`not_inherited`](crate::VarBuilder::not_inherited) are left out (see
+    /// [`child_context`](crate::child_context)).
     ///
     /// # Examples
     ///
@@ -392,7 +394,7 @@ pub trait FutureExt: Sized {
     /// assert_eq!(block_on(fut), "before");
     /// ```
     fn with_current_context(self) -> WithContext<Self> {
-        WithContext::new(self, copy_context())
+        WithContext::new(self, child_context())
     }
 }
 

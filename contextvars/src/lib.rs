@@ -42,6 +42,14 @@
 //!   it in O(1); [`Context::run`] makes another context current while a
 //!   closure runs, and records the closure's changes in that context.
 //! * [`thread`] starts threads in a copy of the spawner's context.
+//! * [`WithContext`] ([`FutureExt::with_current_context`]) runs a future or
+//!   stream in a context of its own: the building block of asyncio-style
+//!   tasks (the `contextvars-tokio` crate spawns tokio tasks this way).
+//! * [`Captured`] and [`Context::wrap`] hand work over to another thread or
+//!   task, to run in the sender's context.
+//! * [`child_context`] is the copy that spawned work starts with: every
+//!   variable except those built with
+//!   [`not_inherited`](VarBuilder::not_inherited).
 //!
 //! Values are stored once behind an [`Arc`](std::sync::Arc) and shared by
 //! every copy; the library never clones a value. Storage is persistent: a
@@ -100,6 +108,7 @@
 //! |---|---|
 //! | `ContextVar(name)` | [`ContextVar::new(name)`](ContextVar::new) (`const`) |
 //! | `ContextVar(name, default=d)` | [`ContextVar::with_default(name, \|\| d)`](ContextVar::with_default) |
+//! | (3.16 draft: per-variable inheritance) | [`ContextVar::builder(name).not_inherited().build()`](VarBuilder::not_inherited) |
 //! | `var.name` | [`var.name()`](ContextVar::name) |
 //! | `var.get()` | [`var.get()`](ContextVar::get) (panics) / [`var.try_get()`](ContextVar::try_get) (`Result`) / [`var.with(\|v\| …)`](ContextVar::with) (borrow) |
 //! | `var.get(default)` | [`var.get_or(default)`](ContextVar::get_or); `var.get(None)`: [`var.get_opt()`](ContextVar::get_opt) |
@@ -124,6 +133,10 @@
 //! | `ctx.items()`, `ctx.values()` | [`ctx.iter()`](Context::iter) → [`Binding`] |
 //! | `ctx1 == ctx2` | `ctx1 == ctx2` (values compared by identity) |
 //! | `repr(ctx)` | `format!("{ctx:?}")` lists names and values |
+//! | `asyncio.create_task(coro)` | [`fut.with_current_context()`](FutureExt::with_current_context), spawned by your runtime (`contextvars_tokio::spawn`) |
+//! | `asyncio.create_task(coro, context=ctx)` | [`fut.with_context(ctx)`](FutureExt::with_context) |
+//! | `Task.get_context()` | [`WithContext::context`] |
+//! | `loop.call_soon(cb, context=ctx)` | [`ctx.wrap(cb)`](Context::wrap), [`Captured`] |
 //! | `Thread(target=f)` with `thread_inherit_context` | [`thread::spawn(f)`](thread::spawn), [`thread::Builder`] |
 //! | `Thread(target=f, context=ctx)` | [`thread::Builder::new().context(ctx)`](thread::Builder::context) |
 //!
@@ -141,6 +154,7 @@ mod current;
 pub mod docs;
 mod error;
 mod future;
+mod handoff;
 mod map;
 pub mod runtime;
 mod sync;
@@ -148,11 +162,12 @@ pub mod thread;
 mod token;
 mod var;
 
-pub use context::{copy_context, Binding, Context, Iter};
+pub use context::{child_context, copy_context, Binding, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
+pub use handoff::Captured;
 pub use token::{Token, TokenGuard};
-pub use var::{ContextVar, VarKey};
+pub use var::{ContextVar, VarBuilder, VarKey};
 
 #[cfg(all(test, loom))]
 mod loom_tests;

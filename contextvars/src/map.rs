@@ -49,7 +49,15 @@ type Trie = imbl::GenericHashMap<
 
 /// A persistent map from variable ids to bindings.
 #[derive(Clone, Debug, Default)]
-pub(crate) enum Map {
+pub(crate) struct Map {
+    repr: Repr,
+    /// How many bindings are of variables that spawned tasks and threads do
+    /// not inherit, so that [`Map::inherited`] is O(1) when there are none.
+    not_inherited: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+enum Repr {
     /// No entries, and no allocation.
     #[default]
     Empty,
@@ -62,20 +70,82 @@ pub(crate) enum Map {
 impl Map {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        match self {
-            Map::Empty => 0,
-            Map::Small(v) => v.len(),
-            Map::Large(t) => t.len(),
-        }
+        self.repr.len()
     }
 
     /// The binding of variable `id`, if any.
     #[inline]
     pub(crate) fn get(&self, id: u64) -> Option<&Binding> {
+        self.repr.get(id)
+    }
+
+    /// Binds `binding.key()`, returning the binding it replaced (to be
+    /// dropped by the caller, see [`Repr::insert`]).
+    pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
+        let counts = !binding.key().is_inherited();
+        let replaced = self.repr.insert(binding);
+        if counts && replaced.is_none() {
+            self.not_inherited += 1;
+        }
+        replaced
+    }
+
+    /// Removes the binding of variable `id`, returning it.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Binding> {
+        let removed = self.repr.remove(id)?;
+        if !removed.key().is_inherited() {
+            self.not_inherited -= 1;
+        }
+        Some(removed)
+    }
+
+    /// Iterates over the entries, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
+        self.repr.iter()
+    }
+
+    /// The entries sorted by variable id, i.e. in the order the variables
+    /// were first used.
+    pub(crate) fn sorted(&self) -> Vec<&Binding> {
+        self.repr.sorted()
+    }
+
+    /// Consumes the map into an owning iterator.
+    pub(crate) fn into_iter(self) -> IntoIter {
+        self.repr.into_iter()
+    }
+
+    /// The map a spawned task or thread starts with: this one without the
+    /// variables that are not inherited. O(1) when there are none.
+    pub(crate) fn inherited(&self) -> Map {
+        if self.not_inherited == 0 {
+            return self.clone();
+        }
+        let mut child = Map::default();
+        for binding in self.iter().filter(|b| b.key().is_inherited()) {
+            child.insert(binding.clone());
+        }
+        child
+    }
+}
+
+impl Repr {
+    /// Number of entries.
+    fn len(&self) -> usize {
         match self {
-            Map::Empty => None,
-            Map::Small(v) => search(v, id).ok().map(|i| &v[i]),
-            Map::Large(t) => t.get(&id),
+            Repr::Empty => 0,
+            Repr::Small(v) => v.len(),
+            Repr::Large(t) => t.len(),
+        }
+    }
+
+    /// The binding of variable `id`, if any.
+    #[inline]
+    fn get(&self, id: u64) -> Option<&Binding> {
+        match self {
+            Repr::Empty => None,
+            Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
+            Repr::Large(t) => t.get(&id),
         }
     }
 
@@ -84,14 +154,14 @@ impl Map {
     /// The replaced binding is returned rather than dropped so that the
     /// caller can drop it once it no longer borrows any thread-local state: a
     /// value's `Drop` may read context variables.
-    pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
+    fn insert(&mut self, binding: Binding) -> Option<Binding> {
         let id = binding.key().id();
         match self {
-            Map::Empty => {
-                *self = Map::Small(Arc::new(vec![binding]));
+            Repr::Empty => {
+                *self = Repr::Small(Arc::new(vec![binding]));
                 None
             }
-            Map::Small(v) => match search(v, id) {
+            Repr::Small(v) => match search(v, id) {
                 Ok(i) => Some(std::mem::replace(&mut Arc::make_mut(v)[i], binding)),
                 Err(i) if v.len() < SMALL_MAX => {
                     Arc::make_mut(v).insert(i, binding);
@@ -100,38 +170,38 @@ impl Map {
                 Err(_) => {
                     let mut trie: Trie = v.iter().map(|b| (b.key().id(), b.clone())).collect();
                     trie.insert(id, binding);
-                    *self = Map::Large(trie);
+                    *self = Repr::Large(trie);
                     None
                 }
             },
-            Map::Large(t) => t.insert(id, binding),
+            Repr::Large(t) => t.insert(id, binding),
         }
     }
 
     /// Removes the binding of variable `id`, returning it.
-    pub(crate) fn remove(&mut self, id: u64) -> Option<Binding> {
+    fn remove(&mut self, id: u64) -> Option<Binding> {
         match self {
-            Map::Empty => None,
-            Map::Small(v) => {
+            Repr::Empty => None,
+            Repr::Small(v) => {
                 let i = search(v, id).ok()?;
                 if v.len() == 1 {
                     // Dropping the last entry frees the vector: hand the
                     // binding out of it instead of cloning.
                     return match std::mem::take(self) {
-                        Map::Small(v) => Some(
+                        Repr::Small(v) => Some(
                             Arc::try_unwrap(v).map_or_else(|v| v[0].clone(), |mut v| v.remove(0)),
                         ),
-                        _ => unreachable!("matched Map::Small above"),
+                        _ => unreachable!("matched Repr::Small above"),
                     };
                 }
                 Some(Arc::make_mut(v).remove(i))
             }
-            Map::Large(t) => {
+            Repr::Large(t) => {
                 let removed = t.remove(&id)?;
                 if t.len() <= SMALL_AGAIN {
                     let mut small: Vec<Binding> = t.values().cloned().collect();
                     small.sort_unstable_by_key(|b| b.key().id());
-                    *self = Map::Small(Arc::new(small));
+                    *self = Repr::Small(Arc::new(small));
                 }
                 Some(removed)
             }
@@ -139,11 +209,11 @@ impl Map {
     }
 
     /// Iterates over the entries, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
+    fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
         let (small, large) = match self {
-            Map::Empty => (None, None),
-            Map::Small(v) => (Some(v.iter()), None),
-            Map::Large(t) => (None, Some(t.values())),
+            Repr::Empty => (None, None),
+            Repr::Small(v) => (Some(v.iter()), None),
+            Repr::Large(t) => (None, Some(t.values())),
         };
         small
             .into_iter()
@@ -153,30 +223,38 @@ impl Map {
 
     /// The entries sorted by variable id, i.e. in the order the variables
     /// were first used.
-    pub(crate) fn sorted(&self) -> Vec<&Binding> {
+    fn sorted(&self) -> Vec<&Binding> {
         let mut all: Vec<&Binding> = self.iter().collect();
-        if matches!(self, Map::Large(_)) {
+        if matches!(self, Repr::Large(_)) {
             all.sort_unstable_by_key(|b| b.key().id());
         }
         all
     }
 
     /// Consumes the map into an owning iterator.
-    pub(crate) fn into_iter(self) -> IntoIter {
+    fn into_iter(self) -> IntoIter {
         match self {
-            Map::Empty => IntoIter::Empty,
-            Map::Small(v) => IntoIter::Small(v, 0),
-            Map::Large(t) => IntoIter::Large(t.into_iter()),
+            Repr::Empty => IntoIter::Empty,
+            Repr::Small(v) => IntoIter::Small(v, 0),
+            Repr::Large(t) => IntoIter::Large(t.into_iter()),
         }
     }
 }
 
 impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.repr == other.repr
+    }
+}
+
+impl Eq for Map {}
+
+impl PartialEq for Repr {
     /// Same variables bound to the same values. Values are compared by
     /// identity: the library shares values and never clones them, so a copy
     /// and its origin are equal until one of them changes.
     fn eq(&self, other: &Self) -> bool {
-        if let (Map::Small(a), Map::Small(b)) = (self, other) {
+        if let (Repr::Small(a), Repr::Small(b)) = (self, other) {
             if Arc::ptr_eq(a, b) {
                 return true;
             }
@@ -187,8 +265,6 @@ impl PartialEq for Map {
                 .all(|b| other.get(b.key().id()).is_some_and(|o| b.same_value(o)))
     }
 }
-
-impl Eq for Map {}
 
 /// An owning iterator over a map's bindings.
 pub(crate) enum IntoIter {

@@ -16,7 +16,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 
-use crate::context::{copy_context, Context};
+use crate::context::{child_context, Context};
 
 /// Spawns a thread that runs `f` in a copy of the caller's current context.
 ///
@@ -305,7 +305,7 @@ impl Start {
         F: FnOnce() -> T + Send,
     {
         let start = match self {
-            Start::Inherit => Ok(copy_context()),
+            Start::Inherit => Ok(child_context()),
             Start::Empty => Ok(Context::new()),
             Start::Given(context) => Err(context),
         };

@@ -66,6 +66,7 @@ loom::lazy_static! {
 /// ```
 pub struct ContextVar<T> {
     name: &'static str,
+    inherited: bool,
     id: LazyId,
     default: Option<fn() -> T>,
     default_value: OnceLock<Arc<T>>,
@@ -91,6 +92,7 @@ impl<T> ContextVar<T> {
         pub fn new(name: &'static str) -> Self {
             ContextVar {
                 name,
+                inherited: true,
                 id: LazyId::new(),
                 default: None,
                 default_value: OnceLock::new(),
@@ -121,12 +123,50 @@ impl<T> ContextVar<T> {
         pub fn with_default(name: &'static str, default: fn() -> T) -> Self {
             ContextVar {
                 name,
+                inherited: true,
                 id: LazyId::new(),
                 default: Some(default),
                 default_value: OnceLock::new(),
                 _marker: PhantomData,
             }
         }
+    }
+
+    /// Starts building a variable with more options than
+    /// [`new`](ContextVar::new) and [`with_default`](ContextVar::with_default):
+    /// see [`VarBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static TRANSACTION: ContextVar<u64> = ContextVar::builder("transaction").not_inherited().build();
+    /// assert!(!TRANSACTION.is_inherited());
+    /// ```
+    pub const fn builder(name: &'static str) -> VarBuilder<T> {
+        VarBuilder {
+            name,
+            default: None,
+            inherited: true,
+        }
+    }
+
+    /// Whether spawned tasks and threads inherit the variable (the default;
+    /// see [`VarBuilder::not_inherited`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static A: ContextVar<u8> = ContextVar::new("a");
+    /// static B: ContextVar<u8> = ContextVar::builder("b").not_inherited().build();
+    /// assert!(A.is_inherited());
+    /// assert!(!B.is_inherited());
+    /// ```
+    pub fn is_inherited(&self) -> bool {
+        self.inherited
     }
 
     /// The variable's name, as given to the constructor. Read-only.
@@ -162,6 +202,7 @@ impl<T> ContextVar<T> {
         VarKey {
             id: self.id(),
             name: self.name,
+            inherited: self.inherited,
         }
     }
 
@@ -516,6 +557,107 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     }
 }
 
+/// Builds a [`ContextVar`] in a `const` context, with the options that
+/// [`ContextVar::new`] and [`ContextVar::with_default`] do not offer.
+///
+/// Made by [`ContextVar::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static BUDGET_MS: ContextVar<u64> = ContextVar::builder("budget_ms")
+///     .default(|| 1_000)
+///     .not_inherited()
+///     .build();
+/// assert_eq!(*BUDGET_MS.get(), 1_000);
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct VarBuilder<T> {
+    name: &'static str,
+    default: Option<fn() -> T>,
+    inherited: bool,
+}
+
+impl<T> VarBuilder<T> {
+    /// Gives the variable a default, as [`ContextVar::with_default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u8> = ContextVar::builder("v").default(|| 3).build();
+    /// assert_eq!(*V.get(), 3);
+    /// ```
+    pub const fn default(self, default: fn() -> T) -> Self {
+        VarBuilder {
+            name: self.name,
+            default: Some(default),
+            inherited: self.inherited,
+        }
+    }
+
+    /// Makes the variable not inherited: tasks and threads spawned with a
+    /// copy of the current context ([`child_context`](crate::child_context))
+    /// start without its value.
+    ///
+    /// For values that must stay with the work that set them: a database
+    /// transaction, a "suppress instrumentation" flag, a per-request budget.
+    /// [`copy_context`](crate::copy_context) and
+    /// [`Context::copy`](crate::Context::copy) still copy it: they are
+    /// Python's snapshots, not spawns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static TRANSACTION: ContextVar<u64> = ContextVar::builder("transaction").not_inherited().build();
+    /// static REQUEST: ContextVar<u64> = ContextVar::new("request");
+    ///
+    /// TRANSACTION.set(1);
+    /// REQUEST.set(2);
+    /// let (tx, request) = contextvars::thread::spawn(|| (TRANSACTION.get_opt(), REQUEST.get_opt()))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(tx, None);
+    /// assert_eq!(request.as_deref(), Some(&2));
+    /// ```
+    pub const fn not_inherited(self) -> Self {
+        VarBuilder {
+            name: self.name,
+            default: self.default,
+            inherited: false,
+        }
+    }
+
+    const_fn_unless_loom! {
+        /// Builds the variable.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use contextvars::ContextVar;
+        ///
+        /// static V: ContextVar<u8> = ContextVar::builder("v").build();
+        /// assert_eq!(V.name(), "v");
+        /// ```
+        pub fn build(self) -> ContextVar<T> {
+            ContextVar {
+                name: self.name,
+                inherited: self.inherited,
+                id: LazyId::new(),
+                default: self.default,
+                default_value: OnceLock::new(),
+                _marker: PhantomData,
+            }
+        }
+    }
+}
+
 /// Recovers the typed value of a binding made by a `ContextVar<T>`.
 fn downcast<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Arc<T> {
     value
@@ -562,6 +704,7 @@ impl<T: fmt::Debug + Send + Sync + 'static> fmt::Debug for ContextVar<T> {
 pub struct VarKey {
     id: u64,
     name: &'static str,
+    inherited: bool,
 }
 
 impl VarKey {
@@ -597,6 +740,10 @@ impl VarKey {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn is_inherited(&self) -> bool {
+        self.inherited
     }
 }
 

@@ -56,9 +56,13 @@
 //! # Async tasks need a per-task context
 //!
 //! The current context belongs to the OS thread. Tasks of an async runtime
-//! that share a worker thread therefore share its context unless each task runs
-//! in a context of its own; `set` in one task without that would be visible to
-//! the next task polled on the same thread.
+//! that share a worker thread share its context unless each task runs in a
+//! context of its own: wrap task futures with
+//! [`FutureExt::with_current_context`](crate::FutureExt::with_current_context)
+//! or spawn them with `contextvars-tokio`, whose documentation also defines
+//! what happens in tasks spawned without a context. Futures polled by the
+//! same task (the branches of `join!` or `select!`) share the task's context
+//! unless each is wrapped.
 //!
 //! # Guards stay on their thread
 //!
