@@ -147,6 +147,7 @@
 //! [`docs::performance`] gives the costs, [`docs::limitations`] the caveats.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod context;
@@ -156,6 +157,8 @@ mod error;
 mod future;
 mod handoff;
 mod map;
+#[cfg(feature = "rayon")]
+pub mod rayon;
 pub mod runtime;
 mod sync;
 pub mod thread;
