@@ -46,8 +46,12 @@ struct Shared {
     state: Exclusive<Log>,
     /// How many threads currently hold `state` (must never exceed one).
     holders: AtomicUsize,
-    /// Written by each holder, outside of `state`, just before it exits: the
-    /// next holder must see the write.
+    /// Hands each entry its rank among all successful entries (including
+    /// cancelled ones). A read-modify-write always reads the latest value, so
+    /// ranks follow the real order of entries even with `Relaxed`.
+    ranks: AtomicU64,
+    /// Set to `rank + 1` by each holder, outside of `state`, just before it
+    /// exits or cancels: the next holder must see the write.
     side: AtomicU64,
 }
 
@@ -56,8 +60,37 @@ impl Shared {
         Arc::new(Shared {
             state: Exclusive::new(Log::default()),
             holders: AtomicUsize::new(0),
+            ranks: AtomicU64::new(0),
             side: AtomicU64::new(0),
         })
+    }
+
+    /// Checks, right after a successful `try_enter`, that the caller is alone
+    /// and sees everything its predecessors did. Returns the entry's rank.
+    fn arrive(&self, log: &Log) -> u64 {
+        assert_eq!(
+            self.holders.fetch_add(1, Relaxed),
+            0,
+            "two threads hold the value at once"
+        );
+        log.assert_consistent();
+        assert!(self.state.is_entered());
+        let rank = self.ranks.fetch_add(1, Relaxed);
+        // The previous holder's exit (or cancel) happens-before this entry.
+        assert_eq!(
+            self.side.load(Relaxed),
+            rank,
+            "the previous holder's writes are not visible"
+        );
+        // Nobody can store into the value while we hold it.
+        assert_eq!(self.state.read(), *log);
+        rank
+    }
+
+    /// Undoes [`arrive`](Shared::arrive)'s bookkeeping before leaving.
+    fn depart(&self, rank: u64) {
+        self.side.store(rank + 1, Relaxed);
+        assert_eq!(self.holders.fetch_sub(1, Relaxed), 1);
     }
 
     /// Tries to enter once; on success appends `me` to the log and exits.
@@ -66,33 +99,27 @@ impl Shared {
         let Some(mut log) = self.state.try_enter() else {
             return false;
         };
-        assert_eq!(
-            self.holders.fetch_add(1, Relaxed),
-            0,
-            "two threads hold the value at once"
-        );
-        log.assert_consistent();
-        assert!(self.state.is_entered());
-        // The previous holder's exit happens-before this entry.
-        assert_eq!(
-            self.side.load(Relaxed),
-            log.count,
-            "the previous holder's writes are not visible"
-        );
-        // Nobody can store into the value while we hold it.
-        assert_eq!(self.state.read(), log);
-
+        let rank = self.arrive(&log);
+        let expected_old = log.clone();
         log.entries.push(me);
         log.count += 1;
-        self.side.store(log.count, Relaxed);
-
-        assert_eq!(self.holders.fetch_sub(1, Relaxed), 1);
-        let expected_old = Log {
-            count: log.count - 1,
-            entries: log.entries[..log.entries.len() - 1].to_vec(),
-        };
+        self.depart(rank);
         let old = self.state.exit(log);
         assert_eq!(old, expected_old, "the value changed while it was held");
+        true
+    }
+
+    /// Tries to enter once; on success modifies its snapshot, then abandons
+    /// it with `cancel_enter`. Returns whether it entered.
+    fn cancel_once(&self, me: u8) -> bool {
+        let Some(mut log) = self.state.try_enter() else {
+            return false;
+        };
+        let rank = self.arrive(&log);
+        log.entries.push(me);
+        log.count += 1;
+        self.depart(rank);
+        self.state.cancel_enter();
         true
     }
 
@@ -101,7 +128,7 @@ impl Shared {
         let log = self.state.read();
         log.assert_consistent();
         assert_eq!(log.count, successes as u64, "lost or phantom entries");
-        assert_eq!(self.side.load(Relaxed), log.count);
+        assert_eq!(self.side.load(Relaxed), self.ranks.load(Relaxed));
         assert!(!self.state.is_entered());
         assert_eq!(self.holders.load(Relaxed), 0);
         log
@@ -189,17 +216,7 @@ fn exclusive_cancel_enter() {
         let shared = Shared::new();
         let canceller = {
             let shared = shared.clone();
-            thread::spawn(move || {
-                let Some(mut log) = shared.state.try_enter() else {
-                    return false;
-                };
-                assert_eq!(shared.holders.fetch_add(1, Relaxed), 0);
-                log.entries.push(9);
-                log.count += 1;
-                assert_eq!(shared.holders.fetch_sub(1, Relaxed), 1);
-                shared.state.cancel_enter();
-                true
-            })
+            thread::spawn(move || shared.cancel_once(9))
         };
         let b = spawn_entrant(&shared, 2);
         canceller.join().unwrap();

@@ -237,8 +237,9 @@ impl<T> fmt::Debug for Untyped<'_, T> {
 /// Dropping the guard panics if the reset fails: when the token was already
 /// used by an explicit [`ContextVar::reset`] (see [`token`](TokenGuard::token)),
 /// or when the guard is dropped in another context than the one it was made
-/// in. If the thread is already panicking, the failure is ignored instead,
-/// so that a panic is never turned into an abort. Use
+/// in. If the thread is already panicking, or is exiting and its context
+/// is already gone (a guard kept in a thread-local), the failure is ignored
+/// instead, so that a panic is never turned into an abort. Use
 /// [`reset`](TokenGuard::reset) to handle the failure yourself.
 ///
 /// ```compile_fail
@@ -317,7 +318,10 @@ impl<T> Drop for TokenGuard<T> {
             return;
         };
         if let Err(err) = token.reset_as(token.var) {
-            if !std::thread::panicking() {
+            // Never turn a panic into an abort: not while unwinding, and not
+            // in a thread-local destructor at thread exit, after the
+            // thread's context is gone (there is nothing left to restore).
+            if !std::thread::panicking() && current::is_alive() {
                 panic!("{:?}: {err}", Untyped(&token));
             }
         }
