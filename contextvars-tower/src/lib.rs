@@ -1,0 +1,1 @@
+//! Request context for tower services.

@@ -1,0 +1,1 @@
+//! Every log line carries the current values of chosen context variables.
