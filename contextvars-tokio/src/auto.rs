@@ -416,6 +416,19 @@ impl fmt::Debug for TaskContexts {
 }
 
 /// Automatic mode on a runtime builder: see [`TaskContexts`].
+///
+/// # Examples
+///
+/// ```
+/// use contextvars_tokio::RuntimeBuilderExt;
+///
+/// let rt = tokio::runtime::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .inherit_context()
+///     .build()
+///     .unwrap();
+/// # drop(rt);
+/// ```
 pub trait RuntimeBuilderExt {
     /// Makes every task of the runtime run in a copy of its spawner's context.
     ///

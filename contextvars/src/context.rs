@@ -645,6 +645,20 @@ impl fmt::Debug for Binding {
 /// Iterator over the bindings of a [`Context`], made by [`Context::iter`].
 ///
 /// It owns an O(1) snapshot of the context.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{Context, ContextVar};
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+/// let ctx = Context::new();
+/// ctx.run(|| V.set(1));
+/// let mut iter = ctx.iter();
+/// ctx.run(|| V.set(2)); // the iterator works on its snapshot
+/// assert_eq!(iter.next().unwrap().downcast_ref::<u8>(), Some(&1));
+/// assert!(iter.next().is_none());
+/// ```
 #[derive(Debug)]
 pub struct Iter {
     inner: map::IntoIter,

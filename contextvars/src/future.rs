@@ -339,6 +339,16 @@ impl<F> fmt::Debug for WithContext<F> {
 ///
 /// Implemented for every type; the result is a future when the type is a
 /// future and a stream when it is a stream.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{Context, FutureExt};
+///
+/// let task = async { 1 }.with_context(Context::new());
+/// let copy = async { 2 }.with_current_context();
+/// # drop((task, copy));
+/// ```
 pub trait FutureExt: Sized {
     /// Runs `self` in `ctx`, as is: every change the future makes is recorded
     /// in `ctx`, and so accumulates across futures that share an

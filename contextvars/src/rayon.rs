@@ -117,6 +117,27 @@ where
 
 /// A [`rayon::Scope`] whose [`spawn`](Scope::spawn) runs each closure in a
 /// copy of the spawner's context. Made by [`scope`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use contextvars::ContextVar;
+///
+/// static LEVEL: ContextVar<u32> = ContextVar::with_default("level", || 0);
+///
+/// let deepest = AtomicU32::new(0);
+/// contextvars::rayon::scope(|s| {
+///     LEVEL.set(1);
+///     s.spawn(|s| {
+///         LEVEL.set(*LEVEL.get() + 1);
+///         s.spawn(|_| {
+///             deepest.fetch_max(*LEVEL.get(), Ordering::Relaxed);
+///         });
+///     });
+/// });
+/// assert_eq!(deepest.into_inner(), 2);
+/// ```
 #[derive(Debug)]
 pub struct Scope<'a, 'scope> {
     inner: &'a rayon::Scope<'scope>,
@@ -147,6 +168,20 @@ impl<'scope> Scope<'_, 'scope> {
 ///
 /// Each item runs in its own fresh copy of the context captured when the
 /// adaptor is created, so items never see each other's changes.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::rayon::ParallelIteratorExt;
+/// use contextvars::ContextVar;
+/// use rayon::prelude::*;
+///
+/// static OFFSET: ContextVar<i32> = ContextVar::new("offset");
+///
+/// OFFSET.set(100);
+/// let v: Vec<i32> = vec![1, 2, 3].into_par_iter().map_in_context(|x| x + *OFFSET.get()).collect();
+/// assert_eq!(v, [101, 102, 103]);
+/// ```
 pub trait ParallelIteratorExt: ParallelIterator {
     /// [`ParallelIterator::map`], with `f` running in a copy of the caller's
     /// context for each item.

@@ -59,6 +59,22 @@ pub(crate) fn in_task_without_context() -> bool {
 ///
 /// Not `Send`: it must be exited on the thread that entered it, and contexts
 /// must be exited in the reverse order of entry.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{runtime, Context, ContextVar};
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// // A before-poll hook enters, the after-poll hook exits.
+/// let mut stack = Vec::new();
+/// stack.push(runtime::enter(Context::new()).unwrap());
+/// V.set(9);
+/// let ctx = stack.pop().unwrap().exit();
+/// assert_eq!(ctx.get(&V).as_deref(), Some(&9));
+/// assert!(V.try_get().is_err());
+/// ```
 #[derive(Debug)]
 #[must_use = "a context entered with `runtime::enter` stays current until `exit` is called"]
 pub struct Entered {
