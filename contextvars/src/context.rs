@@ -217,10 +217,17 @@ impl Context {
     }
 
     /// Exits this context, entered by [`enter_mut`](Context::enter_mut).
+    ///
+    /// # Panics
+    ///
+    /// If contexts entered after this one were still entered (see
+    /// [`current::exit`]), after this context's state is restored.
     pub(crate) fn exit_mut(&mut self, entered: current::Entered) {
-        if let Some(map) = current::exit(entered) {
+        let mut exited = current::exit(entered);
+        if let Some(map) = exited.map.take() {
             *self.state.get_mut().0 = map;
         }
+        exited.check_order();
     }
 
     /// Wraps `f` into a closure that runs it in this context, wherever and
@@ -405,11 +412,13 @@ impl Drop for SharedExit<'_> {
     fn drop(&mut self) {
         // `exit` and `Exclusive::exit` cannot panic: they only swap values.
         let entered = self.entered.take().expect("taken once, here");
-        match current::exit(entered) {
+        let mut exited = current::exit(entered);
+        match exited.map.take() {
             // The old snapshot is dropped here, after the lock is released.
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),
         }
+        exited.check_order();
     }
 }
 

@@ -162,41 +162,88 @@ pub(crate) fn enter(map: Map, id: u64) -> Result<Entered, Map> {
         .map_err(|_| map.take().expect("not taken by the failed access"))
 }
 
-/// Undoes [`enter`]: restores the previous context and returns the exited
-/// context's map, with every change made while it was current.
+/// What [`exit`] did.
+#[derive(Debug)]
+pub(crate) struct Exited {
+    /// The exited context's map, with every change made while it was
+    /// current; `None` if it was lost (see [`exit`]).
+    pub(crate) map: Option<Map>,
+    /// Contexts entered after this one were still entered: they were exited
+    /// too, and their changes discarded. The caller panics once it has put
+    /// its own state in order (a misuse of `runtime::enter`).
+    pub(crate) out_of_order: bool,
+}
+
+impl Exited {
+    /// Panics if the exit was out of order, unless the thread is already
+    /// panicking. Call once every state has been restored.
+    pub(crate) fn check_order(&self) {
+        if self.out_of_order && !std::thread::panicking() {
+            panic!(
+                "contexts exited out of order: a context entered with `runtime::enter` \
+                 was still entered; it was exited too and its changes were discarded"
+            );
+        }
+    }
+}
+
+/// Undoes [`enter`]: restores the context that was current before it and
+/// returns the exited context's map, with every change made while it was
+/// current.
 ///
-/// Returns `None` if the slot was destroyed while the context was entered
-/// (only a thread-local destructor that enters a context can cause that); the
-/// changes made since entering are then lost.
+/// Scoped entries are strictly nested, but a [`runtime::Entered`](crate::runtime::Entered)
+/// can outlive the scope it was made in. Then this exit finds contexts still
+/// entered above its own: it exits them as well (discarding their changes),
+/// so that the thread is back where it was before this entry, and reports
+/// `out_of_order`. Their own exits later find nothing to do.
+///
+/// The map is `None` if the slot was destroyed while the context was entered
+/// (only a thread-local destructor that enters a context can cause that), or
+/// if an earlier out-of-order exit already exited this context.
 ///
 /// The caller drops whatever it no longer needs after this returns, outside
 /// of any borrow of the slot.
-pub(crate) fn exit(entered: Entered) -> Option<Map> {
-    CURRENT
+pub(crate) fn exit(entered: Entered) -> Exited {
+    let mut discarded: Vec<(u64, Map)> = Vec::new();
+    let mut displaced = None;
+    let exited = CURRENT
         .try_with(|slot| {
-            let (prev_id, prev) = {
-                let mut outer = slot.outer.borrow_mut();
-                if outer.len() != entered.depth {
-                    // Only `runtime::Entered`, the one entry that is not
-                    // scoped, can be exited out of order. Restoring anything
-                    // now would make the wrong context current, so refuse,
-                    // as tokio does for its runtime guards.
-                    drop(outer);
-                    if !std::thread::panicking() {
-                        panic!(
-                            "contexts exited out of order: a context entered with \
-                             `runtime::enter` must be exited after the contexts entered after it"
-                        );
-                    }
-                    return None;
-                }
-                outer.pop()?
-            };
+            let mut outer = slot.outer.borrow_mut();
+            if outer.len() < entered.depth {
+                // Already exited by an out-of-order exit further down.
+                return Exited {
+                    map: None,
+                    out_of_order: false,
+                };
+            }
+            let out_of_order = outer.len() > entered.depth;
+            // Frames above ours: `outer[depth]` holds our map as it was when
+            // the next context was entered (the live one, since we could not
+            // change it after); the current map belongs to the topmost.
+            discarded = outer.split_off(entered.depth);
+            let (prev_id, prev) = outer.pop().expect("depth >= 1");
+            drop(outer);
             slot.id.set(prev_id);
-            Some(swap_current(slot, prev))
+            let current = swap_current(slot, prev);
+            let map = if out_of_order {
+                displaced = Some(current);
+                std::mem::take(&mut discarded[0].1)
+            } else {
+                current
+            };
+            Exited {
+                map: Some(map),
+                out_of_order,
+            }
         })
-        .ok()
-        .flatten()
+        .unwrap_or(Exited {
+            map: None,
+            out_of_order: false,
+        });
+    // Dropped here, outside of the slot's borrows.
+    drop(discarded);
+    drop(displaced);
+    exited
 }
 
 /// The live contents of context `id` if it is entered on this thread: the

@@ -126,9 +126,13 @@ impl Entered {
     /// # Panics
     ///
     /// Panics if a context entered after this one is still entered (exits
-    /// must be in the reverse order of entries); the current context is then
-    /// left as it is. Dropping an `Entered` out of order panics the same way,
-    /// unless the thread is already panicking.
+    /// must be in the reverse order of entries). Before panicking it exits
+    /// those contexts too, discarding their changes, so the thread is back in
+    /// the context that was current before this one; their own exits later
+    /// do nothing. The same holds when a scoped [`Context::run`] ends while a
+    /// context entered inside it with [`enter`] is still entered. Dropping an
+    /// `Entered` out of order panics the same way, unless the thread is
+    /// already panicking.
     ///
     /// # Examples
     ///

@@ -12,6 +12,7 @@
 
 mod map_view;
 mod panic_safety;
+mod runtime_enter;
 mod teardown;
 mod threads;
 mod value_drop;
