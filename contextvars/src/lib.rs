@@ -175,6 +175,9 @@ pub use var::{ContextVar, VarBuilder, VarKey};
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+#[cfg(doctest)]
+mod compile_fail_tests;
+
 // The README's examples are tested too.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
