@@ -1,1 +1,215 @@
 //! Every log line carries the current values of chosen context variables.
+//!
+//! Set a request id once, in the request's [`Context`](contextvars::Context),
+//! and every line logged while handling that request, in any function, in
+//! any task or thread spawned in a copy of the context, shows it:
+//!
+//! ```text
+//! request_id=7f3a user=ada  INFO app::db: query took 12ms
+//! {"level":"INFO","fields":{"message":"query took 12ms"},"target":"app::db","request_id":"7f3a","user":"ada"}
+//! ```
+//!
+//! This is what Python programs get with a logging record factory (or
+//! `logging.Filter`) that copies `ContextVar`s into each `LogRecord`, plus
+//! `%(request_id)s` in the format string.
+//!
+//! # Overview
+//!
+//! * [`ContextFields`] is the configuration: which variables, under which
+//!   names, rendered how. Build it once, at startup.
+//!   [`var`](ContextFields::var) renders a value with `Display` (strings
+//!   print without quotes), [`var_debug`](ContextFields::var_debug) with
+//!   `Debug`, [`field`](ContextFields::field) with a closure of yours, for
+//!   projections like a trace id out of a trace-context struct.
+//! * [`ContextFormat`] wraps any text formatter of `tracing_subscriber::fmt`
+//!   (`Full`, `Compact`, `Pretty`, yours) and writes `name=value` fields at
+//!   the start of each line, escaped so that a line stays one line.
+//! * [`ContextJson`] wraps a JSON formatter (`fmt::format().json()`) and adds
+//!   the fields at the root of each JSON object, as JSON strings.
+//! * [`ContextLog`] wraps any [`log::Log`] and adds the fields to each
+//!   record's key-values ([`log::kv`]).
+//!
+//! Values are read when each event is formatted, by borrowing them from the
+//! current context ([`ContextVar::try_with`](contextvars::ContextVar::try_with)):
+//! nothing is cloned or collected per event, and formatting writes straight
+//! into the formatter's line buffer. Variables with no value (and no
+//! default) are left out of the line.
+//!
+//! # Python → Rust
+//!
+//! | Python `logging` | Rust |
+//! |---|---|
+//! | `logging.setLogRecordFactory(f)` where `f` sets `record.request_id = REQUEST_ID.get(None)` | [`ContextFields::new().var(&REQUEST_ID)`](ContextFields::var), given to a wrapper below |
+//! | a `logging.Filter` that adds attributes to records | the same [`ContextFields`], with [`ContextFormat`] / [`ContextJson`] (tracing) or [`ContextLog`] (log) |
+//! | `record.trace_id = TRACE.get().trace_id` | [`.field("trace_id", &TRACE, \|t, f\| write!(f, "{}", t.trace_id))`](ContextFields::field) |
+//! | `%(request_id)s` in a `Formatter` format | the field `request_id=…` at the start of each text line |
+//! | `python-json-logger`'s `JsonFormatter` with `request_id` | `"request_id":"…"` at the root of each JSON line ([`ContextJson`]) |
+//! | `extra={"request_id": …}` on one call | an event field (`info!(request_id = …)`) or a `log` key-value: per call, not per context |
+//! | `%(request_id)s` when the variable is unset (`None`, `-`, or a formatting error) | the field is left out of the line |
+//!
+//! # Recipes
+//!
+//! In these examples the output goes to a buffer so that it can be checked;
+//! drop `.with_writer(…)` to log to stdout. Builder methods that configure
+//! tracing-subscriber's own formatter, such as
+//! [`with_ansi`](tracing_subscriber::fmt::SubscriberBuilder::with_ansi), go
+//! *before* `.event_format(…)`; the formatter's own options (`compact()`,
+//! `without_time()`, `flatten_event(true)`, …) go on the formatter that is
+//! wrapped.
+//!
+//! **Text**, with `tracing_subscriber::fmt()`:
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use contextvars::{Context, ContextVar};
+//! use contextvars_tracing::{ContextFields, ContextFormat};
+//! # use std::sync::{Arc, Mutex};
+//! # #[derive(Clone, Default)]
+//! # struct Buf(Arc<Mutex<Vec<u8>>>);
+//! # impl std::io::Write for Buf {
+//! #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+//! #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! # }
+//! # let buf = Buf::default();
+//! # let make_writer = { let buf = buf.clone(); move || buf.clone() };
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//! static USER: ContextVar<String> = ContextVar::new("user");
+//!
+//! static FIELDS: LazyLock<ContextFields> =
+//!     LazyLock::new(|| ContextFields::new().var(&REQUEST_ID).var(&USER));
+//!
+//! tracing_subscriber::fmt()
+//!     .with_ansi(false) // before `event_format`: after it, the method is gone
+//!     .event_format(ContextFormat::new(
+//!         FIELDS.clone(),
+//!         tracing_subscriber::fmt::format().compact().without_time(),
+//!     ))
+//!     .with_writer(make_writer)
+//!     .init();
+//!
+//! fn handle(request: &str) {
+//!     Context::new().run(|| {
+//!         REQUEST_ID.set(request.to_string());
+//!         USER.set("ada lovelace".to_string());
+//!         tracing::info!(target: "app", "handled");
+//!     });
+//! }
+//!
+//! handle("r-1");
+//! handle("r-2");
+//! # let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+//! assert_eq!(
+//!     out,
+//!     "request_id=r-1 user=\"ada lovelace\"  INFO app: handled\n\
+//!      request_id=r-2 user=\"ada lovelace\"  INFO app: handled\n"
+//! );
+//! ```
+//!
+//! **JSON**, with the fields at the root of each object:
+//!
+//! ```
+//! use contextvars::{Context, ContextVar};
+//! use contextvars_tracing::{ContextFields, ContextJson};
+//! # use std::sync::{Arc, Mutex};
+//! # #[derive(Clone, Default)]
+//! # struct Buf(Arc<Mutex<Vec<u8>>>);
+//! # impl std::io::Write for Buf {
+//! #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+//! #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! # }
+//! # let buf = Buf::default();
+//! # let make_writer = { let buf = buf.clone(); move || buf.clone() };
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//!
+//! let fields = ContextFields::new().var(&REQUEST_ID);
+//! tracing_subscriber::fmt()
+//!     .json() // span fields as JSON too
+//!     .event_format(ContextJson::new(
+//!         fields,
+//!         tracing_subscriber::fmt::format().json().flatten_event(true).without_time(),
+//!     ))
+//!     .with_writer(make_writer)
+//!     .init();
+//!
+//! Context::new().run(|| {
+//!     REQUEST_ID.set("r-1".to_string());
+//!     tracing::info!(target: "app", rows = 3, "query");
+//! });
+//! # let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+//! assert_eq!(
+//!     out,
+//!     r#"{"level":"INFO","message":"query","rows":3,"target":"app","request_id":"r-1"}"#
+//!         .to_owned()
+//!         + "\n"
+//! );
+//! ```
+//!
+//! **`log`**: wrap the backend you would have installed (`env_logger`'s
+//! `Logger`, a JSON logger, …) in a [`ContextLog`]; the fields become
+//! key-values of every record. The example of [`ContextLog`] shows it with a
+//! small backend.
+//!
+//! ```
+//! use contextvars::ContextVar;
+//! use contextvars_tracing::{ContextFields, ContextLog};
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//!
+//! # struct Backend;
+//! # impl log::Log for Backend {
+//! #     fn enabled(&self, _: &log::Metadata<'_>) -> bool { true }
+//! #     fn log(&self, _: &log::Record<'_>) {}
+//! #     fn flush(&self) {}
+//! # }
+//! let backend = Backend; // e.g. env_logger::Builder::from_default_env().build()
+//! let logger = ContextLog::new(ContextFields::new().var(&REQUEST_ID), backend)
+//!     // for backends that print key-values raw on a line:
+//!     .escape_values(true);
+//! log::set_boxed_logger(Box::new(logger)).unwrap();
+//! log::set_max_level(log::LevelFilter::Info);
+//! ```
+//!
+//! Apps that route `log` records into `tracing` (`tracing-log`'s
+//! `LogTracer`) need only the tracing formatters.
+//!
+//! **Async tasks**: spawn with `contextvars_tokio::spawn` (or wrap futures
+//! with [`with_current_context`](contextvars::FutureExt::with_current_context)),
+//! and each task's lines carry its own values, whatever thread polls it.
+//!
+//! # Limitations
+//!
+//! * Values are read on the thread that formats the event. Every formatter
+//!   of `tracing_subscriber::fmt` and every common `log` backend formats on
+//!   the emitting thread; a backend that hands records to a background
+//!   thread *before* formatting them sees that thread's context, unless it
+//!   reads the key-values first (as [`ContextLog`] hands them over already
+//!   rendered, key-values read from the record are right).
+//! * Text fields go at the start of the line, before the timestamp: the
+//!   inner formatter writes its own line end and its ANSI colours, and a
+//!   wrapper can only add text around its output without buffering it.
+//! * JSON values are always strings (`"attempt":"2"`), whatever the
+//!   variable's type.
+//! * Only the context fields are escaped; the event's message and fields are
+//!   formatted by tracing-subscriber (which sanitizes ANSI escapes in them,
+//!   but prints newlines as they are).
+//! * A field name cannot be reused, and in JSON it cannot be one of the keys
+//!   tracing-subscriber writes at the root ([`RESERVED_JSON_KEYS`]).
+//! * Spans: the fields are those of the context current when the *event*
+//!   is formatted, not when a span was created; tracing's span fields remain
+//!   the tool for values attached to a span.
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod escape;
+mod fields;
+mod json;
+mod log_kv;
+mod text;
+
+pub use fields::ContextFields;
+pub use json::{ContextJson, RESERVED_JSON_KEYS};
+pub use log_kv::ContextLog;
+pub use text::ContextFormat;

@@ -1,0 +1,9 @@
+//! Integration tests of `contextvars-tracing`, one module per concept.
+
+mod common;
+mod hostile;
+mod json;
+mod log_kv;
+mod tasks;
+mod text;
+mod threads;
