@@ -4,58 +4,15 @@
 //! Needs `RUSTFLAGS="--cfg tokio_unstable"`, like the hooks themselves.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use contextvars::runtime::{self, Entered};
+use contextvars::runtime::{self, Entered, TaskRegistry};
 use contextvars::{child_context, Context};
 use tokio::runtime::{Builder, TaskMeta};
 use tokio::task::Id;
 
-const SHARDS: usize = 32;
-
-/// Hashes task ids (already unique integers) with one multiplication.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Where a task's context is.
-enum Slot {
-    /// Stored between polls.
-    Stored(Context),
-    /// Entered by the thread that polls the task, until its after-poll hook.
-    Polled,
-    /// The task terminated elsewhere while its context was entered: the
-    /// after-poll hook drops the context.
-    Terminated,
-}
-
-type Shard = Mutex<HashMap<Id, Slot, BuildHasherDefault<IdHasher>>>;
-
-/// The contexts of the tasks of one runtime, kept between polls.
-struct Registry {
-    shards: Box<[Shard]>,
-    /// Contexts that exist for tasks: stored between polls or entered.
-    live: AtomicUsize,
-}
+type Registry = TaskRegistry<Id>;
 
 /// A task whose context is entered on this thread.
 struct Running {
@@ -63,102 +20,14 @@ struct Running {
     id: Id,
     /// `None` if the thread was shutting down when the poll started.
     entered: Option<Entered>,
+    /// The context came from the registry, and goes back to it.
+    tracked: bool,
     /// The task terminated during this poll: drop its context afterwards.
     terminated: bool,
 }
 
 thread_local! {
     static RUNNING: RefCell<Vec<Running>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Registry {
-    fn shard(
-        &self,
-        id: Id,
-    ) -> std::sync::MutexGuard<'_, HashMap<Id, Slot, BuildHasherDefault<IdHasher>>> {
-        let mut hasher = IdHasher::default();
-        std::hash::Hash::hash(&id, &mut hasher);
-        let index = (hasher.finish() >> 32) as usize % SHARDS;
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stores the context of a new task.
-    fn spawned(&self, id: Id, ctx: Context) {
-        self.live.fetch_add(1, Ordering::Relaxed);
-        let replaced = self.shard(id).insert(id, Slot::Stored(ctx));
-        // A task id is never reused while the task exists.
-        debug_assert!(replaced.is_none());
-        drop(replaced);
-    }
-
-    /// Takes the context of a task about to be polled.
-    ///
-    /// tokio lets another worker poll a task as soon as its previous poll
-    /// returned, which is just before the previous worker's after-poll hook
-    /// gives the context back: in that window, wait for it.
-    fn check_out(&self, id: Id) -> Context {
-        let mut spins = 0u32;
-        loop {
-            let mut shard = self.shard(id);
-            match shard.insert(id, Slot::Polled) {
-                Some(Slot::Stored(ctx)) => return ctx,
-                Some(Slot::Polled) => {}
-                Some(Slot::Terminated) => {
-                    shard.insert(id, Slot::Terminated);
-                }
-                None => {
-                    // Spawned before the hooks were installed.
-                    self.live.fetch_add(1, Ordering::Relaxed);
-                    return Context::new();
-                }
-            }
-            drop(shard);
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    /// Gives back the context of a task after a poll.
-    fn check_in(&self, id: Id, ctx: Context, terminated: bool) {
-        let mut shard = self.shard(id);
-        let terminated = terminated || matches!(shard.get(&id), Some(Slot::Terminated));
-        if terminated {
-            shard.remove(&id);
-            drop(shard);
-            self.release(ctx);
-        } else {
-            shard.insert(id, Slot::Stored(ctx));
-        }
-    }
-
-    /// Drops the context of a task that terminated while not being polled
-    /// on this thread.
-    fn terminated(&self, id: Id) {
-        let mut shard = self.shard(id);
-        match shard.remove(&id) {
-            Some(Slot::Stored(ctx)) => {
-                drop(shard);
-                self.release(ctx);
-            }
-            // Entered by another thread between the end of a poll and its
-            // after-poll hook: that hook drops it.
-            Some(Slot::Polled) => {
-                shard.insert(id, Slot::Terminated);
-            }
-            Some(Slot::Terminated) | None => {}
-        }
-    }
-
-    fn release(&self, ctx: Context) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-        drop(ctx);
-    }
 }
 
 /// The per-task contexts of a runtime in automatic mode.
@@ -218,10 +87,7 @@ impl TaskContexts {
     /// ```
     pub fn new() -> Self {
         TaskContexts {
-            registry: Arc::new(Registry {
-                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-                live: AtomicUsize::new(0),
-            }),
+            registry: Arc::new(Registry::new()),
         }
     }
 
@@ -275,8 +141,9 @@ impl TaskContexts {
 
     /// The before-poll hook: makes the task's context current.
     ///
-    /// A task that has no stored context (spawned before the hooks were set)
-    /// gets a new, empty one.
+    /// A task that has no stored context (tokio runs the poll hooks of a task
+    /// it has just shut down, whose poll then does nothing) runs that poll in
+    /// a new, empty context that is dropped afterwards.
     ///
     /// # Examples
     ///
@@ -313,12 +180,20 @@ impl TaskContexts {
     /// ```
     pub fn on_before_task_poll(&self, meta: &TaskMeta<'_>) {
         let id = meta.id();
-        let ctx = self.registry.check_out(id);
+        // tokio may run the poll hooks of a task it has already shut down
+        // (the poll itself then does nothing): such a poll gets a throwaway
+        // context.
+        let (ctx, tracked) = match self.registry.check_out(id) {
+            Some(ctx) => (ctx, true),
+            None => (Context::new(), false),
+        };
         let entered = match runtime::enter(ctx) {
             Ok(entered) => Some(entered),
             Err((_, ctx)) => {
                 // Thread shutdown: keep the context for a later poll.
-                self.registry.check_in(id, ctx, false);
+                if tracked {
+                    self.registry.check_in(id, ctx, false);
+                }
                 None
             }
         };
@@ -326,6 +201,7 @@ impl TaskContexts {
             registry: self.registry.clone(),
             id,
             entered,
+            tracked,
             terminated: false,
         };
         let _ = RUNNING.try_with(|stack| stack.borrow_mut().push(running));
@@ -346,12 +222,16 @@ impl TaskContexts {
             registry,
             id,
             entered,
+            tracked,
             terminated,
         } = running;
         let Some(entered) = entered else {
             return;
         };
-        registry.check_in(id, entered.exit(), terminated);
+        let ctx = entered.exit();
+        if tracked {
+            registry.check_in(id, ctx, terminated);
+        }
     }
 
     /// The terminate hook: drops the task's context.
@@ -397,7 +277,7 @@ impl TaskContexts {
     /// assert_eq!(contexts.live(), 0);
     /// ```
     pub fn live(&self) -> usize {
-        self.registry.live.load(Ordering::Relaxed)
+        self.registry.live()
     }
 }
 

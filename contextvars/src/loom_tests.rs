@@ -325,3 +325,70 @@ fn context_var_key_race() {
         assert!(!a.is(&other));
     });
 }
+
+/// A context holding one binding, so that a model can tell it from a fresh
+/// empty one without entering it (entering uses a `std` thread-local).
+fn marked_context() -> crate::Context {
+    let var: ContextVar<u32> = ContextVar::new("marker");
+    let mut map = crate::map::Map::default();
+    map.insert(crate::Binding::new(var.key(), std::sync::Arc::new(5u32)));
+    crate::Context::from_map(map)
+}
+
+/// Two workers poll the same task one after the other, racing the hand-over
+/// (the second may start before the first checked the context back in), and
+/// the task terminates concurrently: the context is never duplicated or
+/// replaced by a fresh one, and it is released exactly once.
+#[test]
+fn task_registry_hand_over_and_terminate() {
+    loom::model(|| {
+        let registry = Arc::new(crate::runtime::TaskRegistry::<u64>::new());
+        registry.spawned(1, marked_context());
+        let poll = |registry: Arc<crate::runtime::TaskRegistry<u64>>| {
+            thread::spawn(move || {
+                if let Some(ctx) = registry.check_out(1) {
+                    assert_eq!(ctx.len(), 1, "a fresh context replaced the task's");
+                    registry.check_in(1, ctx, false);
+                }
+            })
+        };
+        let a = poll(registry.clone());
+        let b = poll(registry.clone());
+        let terminator = {
+            let registry = registry.clone();
+            thread::spawn(move || registry.terminated(1))
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        terminator.join().unwrap();
+        assert_eq!(registry.live(), 0, "the context outlived its task");
+        assert!(registry.check_out(1).is_none());
+    });
+}
+
+/// Without termination the context survives any interleaving of two polls.
+#[test]
+fn task_registry_hand_over_keeps_the_context() {
+    loom::model(|| {
+        let registry = Arc::new(crate::runtime::TaskRegistry::<u64>::new());
+        registry.spawned(1, marked_context());
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let registry = registry.clone();
+                thread::spawn(move || {
+                    let ctx = registry.check_out(1).expect("a live task's context");
+                    assert_eq!(ctx.len(), 1);
+                    registry.check_in(1, ctx, false);
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(registry.live(), 1);
+        let ctx = registry.check_out(1).unwrap();
+        assert_eq!(ctx.len(), 1);
+        registry.check_in(1, ctx, true);
+        assert_eq!(registry.live(), 0);
+    });
+}

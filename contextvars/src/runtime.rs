@@ -10,15 +10,21 @@
 //!   that [`ContextVar::set`](crate::ContextVar::set) refuses to write into the
 //!   shared context from it instead of leaking the value into the next task;
 //! * enter and exit a task's context from separate callbacks, such as a
-//!   runtime's before-poll and after-poll hooks ([`enter`]).
+//!   runtime's before-poll and after-poll hooks ([`enter`]);
+//! * keep each task's context between polls ([`TaskRegistry`]).
 //!
 //! Applications do not need this module.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{OnceLock, PoisonError};
 
 use crate::context::Context;
 use crate::current;
 use crate::error::EnterError;
+use crate::map::IdHasher;
+use crate::sync::{spin_loop, yield_now, AtomicUsize, Mutex, Ordering};
 
 static TASK_PROBE: OnceLock<fn() -> bool> = OnceLock::new();
 
@@ -158,5 +164,222 @@ impl Entered {
 impl Drop for Entered {
     fn drop(&mut self) {
         self.exit_in_place();
+    }
+}
+
+const SHARDS: usize = 32;
+
+/// Where a task's context is.
+#[derive(Debug)]
+enum Slot {
+    /// Stored between polls.
+    Stored(Context),
+    /// Checked out by the thread that polls the task.
+    Polled,
+    /// The task terminated while its context was checked out: checking it
+    /// back in drops it.
+    Terminated,
+}
+
+type Shard<K> = Mutex<HashMap<K, Slot, BuildHasherDefault<IdHasher>>>;
+
+/// The contexts of a runtime's tasks, kept between polls: the bookkeeping of
+/// an automatic mode built on a runtime's task hooks.
+///
+/// A spawn hook stores a context for the new task
+/// ([`spawned`](TaskRegistry::spawned)); a before-poll hook checks it out
+/// ([`check_out`](TaskRegistry::check_out)) and enters it; the after-poll hook
+/// exits it and checks it back in ([`check_in`](TaskRegistry::check_in)); the
+/// terminate hook drops it ([`terminated`](TaskRegistry::terminated)).
+/// [`live`](TaskRegistry::live) counts the contexts that exist for tasks, so
+/// that a leak is visible.
+///
+/// The registry is sharded by key, so that workers polling different tasks
+/// rarely contend.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::runtime::TaskRegistry;
+/// use contextvars::Context;
+///
+/// let tasks = TaskRegistry::new();
+/// tasks.spawned(1u64, Context::new());
+/// let ctx = tasks.check_out(1).unwrap();
+/// tasks.check_in(1, ctx, false);
+/// assert_eq!(tasks.live(), 1);
+/// tasks.terminated(1);
+/// assert_eq!(tasks.live(), 0);
+/// ```
+pub struct TaskRegistry<K> {
+    shards: Box<[Shard<K>]>,
+    live: AtomicUsize,
+}
+
+impl<K: Hash + Eq + Copy> TaskRegistry<K> {
+    /// An empty registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tasks = contextvars::runtime::TaskRegistry::<u64>::new();
+    /// assert_eq!(tasks.live(), 0);
+    /// ```
+    pub fn new() -> Self {
+        TaskRegistry {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(
+        &self,
+        key: K,
+    ) -> impl std::ops::DerefMut<Target = HashMap<K, Slot, BuildHasherDefault<IdHasher>>> + '_ {
+        let mut hasher = IdHasher::default();
+        key.hash(&mut hasher);
+        let index = (hasher.finish() >> 32) as usize % SHARDS;
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores the context of a new task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tasks = contextvars::runtime::TaskRegistry::new();
+    /// tasks.spawned("task-1", contextvars::child_context());
+    /// assert_eq!(tasks.live(), 1);
+    /// ```
+    pub fn spawned(&self, key: K, ctx: Context) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let replaced = self.shard(key).insert(key, Slot::Stored(ctx));
+        if let Some(Slot::Stored(old)) = replaced {
+            // A key reused while its task existed: keep the count right.
+            self.release(old);
+        }
+    }
+
+    /// Takes the context of a task about to be polled, to be given back with
+    /// [`check_in`](TaskRegistry::check_in).
+    ///
+    /// Some runtimes (tokio among them) let another worker poll a task as
+    /// soon as its previous poll returned, just before the previous worker's
+    /// after-poll hook checks the context back in: in that window this waits
+    /// for it.
+    ///
+    /// Returns `None` for a task the registry does not know: never
+    /// [`spawned`](TaskRegistry::spawned) here, or already
+    /// [`terminated`](TaskRegistry::terminated) (tokio can run the poll hooks
+    /// of a task it has just shut down). Run such a poll in a throwaway
+    /// context, and do not check it in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tasks = contextvars::runtime::TaskRegistry::new();
+    /// assert!(tasks.check_out(7u32).is_none()); // unknown task
+    /// tasks.spawned(8, contextvars::Context::new());
+    /// let ctx = tasks.check_out(8).unwrap();
+    /// tasks.check_in(8, ctx, true);
+    /// assert_eq!(tasks.live(), 0);
+    /// ```
+    pub fn check_out(&self, key: K) -> Option<Context> {
+        let mut spins = 0u32;
+        loop {
+            {
+                let mut shard = self.shard(key);
+                match shard.get_mut(&key) {
+                    Some(slot @ Slot::Stored(_)) => match std::mem::replace(slot, Slot::Polled) {
+                        Slot::Stored(ctx) => return Some(ctx),
+                        _ => unreachable!("matched Slot::Stored"),
+                    },
+                    // Checked out by a worker about to check it back in.
+                    Some(Slot::Polled) => {}
+                    // Terminated while checked out: no poll can follow.
+                    Some(Slot::Terminated) | None => return None,
+                }
+            }
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                yield_now();
+            }
+            #[cfg(loom)]
+            yield_now();
+        }
+    }
+
+    /// Gives back the context of a task after a poll, or drops it if the
+    /// task terminated (`terminated`, or reported by
+    /// [`terminated`](TaskRegistry::terminated) in the meantime).
+    ///
+    /// # Examples
+    ///
+    /// See [`check_out`](TaskRegistry::check_out).
+    pub fn check_in(&self, key: K, ctx: Context, terminated: bool) {
+        let mut shard = self.shard(key);
+        if terminated || matches!(shard.get(&key), Some(Slot::Terminated)) {
+            shard.remove(&key);
+            drop(shard);
+            self.release(ctx);
+        } else {
+            shard.insert(key, Slot::Stored(ctx));
+        }
+    }
+
+    /// Drops the context of a task that terminated while it was not checked
+    /// out by the calling thread. If another thread has it checked out, that
+    /// thread's [`check_in`](TaskRegistry::check_in) drops it.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRegistry`].
+    pub fn terminated(&self, key: K) {
+        let mut shard = self.shard(key);
+        match shard.remove(&key) {
+            Some(Slot::Stored(ctx)) => {
+                drop(shard);
+                self.release(ctx);
+            }
+            Some(Slot::Polled) => {
+                shard.insert(key, Slot::Terminated);
+            }
+            Some(Slot::Terminated) | None => {}
+        }
+    }
+
+    /// How many contexts exist for tasks: stored between polls or checked
+    /// out. Back to zero once every task has terminated.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskRegistry`].
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    fn release(&self, ctx: Context) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        drop(ctx);
+    }
+}
+
+impl<K: Hash + Eq + Copy> Default for TaskRegistry<K> {
+    fn default() -> Self {
+        TaskRegistry::new()
+    }
+}
+
+impl<K> fmt::Debug for TaskRegistry<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRegistry")
+            .field("live", &self.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
