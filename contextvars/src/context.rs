@@ -186,11 +186,32 @@ impl Context {
         Ok(f())
     }
 
-    /// Runs `f` in this context, which the caller owns exclusively.
+    /// Runs `f` in this context, which the caller holds exclusively.
     ///
-    /// Same semantics as [`run`](Context::run), without the atomic operations
-    /// that guard against entry from another thread.
-    pub(crate) fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    /// Same semantics as [`run`](Context::run). Since `&mut self` proves
+    /// that no other thread can enter the context, it skips the atomic
+    /// operations `run` needs: use it where a context is owned, such as one
+    /// made for a request or a task.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the thread is shutting down (see
+    /// [`EnterError::ThreadShuttingDown`]). Panics from `f` propagate, after
+    /// the caller's context is restored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{child_context, ContextVar};
+    ///
+    /// static STEP: ContextVar<u32> = ContextVar::new("step");
+    ///
+    /// let mut request = child_context();
+    /// request.run_mut(|| STEP.set(1));
+    /// request.run_mut(|| STEP.set(*STEP.get() + 1));
+    /// assert_eq!(request.get(&STEP).as_deref(), Some(&2));
+    /// ```
+    pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let entered = match self.enter_mut() {
             Ok(entered) => entered,
             Err(err) => panic!("{err}"),

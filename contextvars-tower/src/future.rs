@@ -1,0 +1,120 @@
+//! The server-side response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use contextvars::WithContext;
+use http::{HeaderName, Response};
+use pin_project_lite::pin_project;
+
+use crate::request_id::RequestId;
+
+pin_project! {
+    /// The response future of [`RequestContextService`](crate::RequestContextService).
+    ///
+    /// Every poll of the inner future runs in the request's context (a
+    /// [`WithContext`] that owns it; the inner future is also dropped in
+    /// it). On success the request id is added to the response's extensions
+    /// and, unless disabled, to its headers.
+    ///
+    /// # Panics
+    ///
+    /// Polling after completion panics, as for the inner future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{RequestContextService, ResponseFuture, REQUEST_ID};
+    /// use tower::{service_fn, Service};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut svc = RequestContextService::new(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(REQUEST_ID.get().to_string()))
+    /// }));
+    /// let req = http::Request::builder().header("x-request-id", "r-9").body(()).unwrap();
+    /// let future: ResponseFuture<_> = svc.call(req);
+    /// let res = future.await.unwrap();
+    /// assert_eq!(res.body(), "r-9");
+    /// assert_eq!(res.extensions().get::<contextvars_tower::RequestId>().unwrap().as_str(), "r-9");
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: WithContext<F>,
+        request_id: RequestId,
+        echo_header: Option<HeaderName>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: WithContext<F>,
+        request_id: RequestId,
+        echo_header: Option<HeaderName>,
+    ) -> ResponseFuture<F> {
+        ResponseFuture {
+            inner,
+            request_id,
+            echo_header,
+        }
+    }
+
+    /// The request's context, with the changes the request made so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{RequestContextService, REQUEST_ID};
+    /// use tower::{service_fn, Service};
+    ///
+    /// let mut svc = RequestContextService::new(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// let req = http::Request::builder().header("x-request-id", "r-1").body(()).unwrap();
+    /// let future = svc.call(req);
+    /// assert_eq!(future.context().get(&REQUEST_ID).unwrap().as_str(), "r-1");
+    /// ```
+    pub fn context(&self) -> &contextvars::Context {
+        self.inner.context()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, task_cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.inner.poll(task_cx) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(name) = this.echo_header.take() {
+            if !response.headers().contains_key(&name) {
+                response
+                    .headers_mut()
+                    .insert(name, this.request_id.to_header_value());
+            }
+        }
+        response.extensions_mut().insert(this.request_id.clone());
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("request_id", &self.request_id)
+            .field("context", self.inner.context())
+            .finish_non_exhaustive()
+    }
+}

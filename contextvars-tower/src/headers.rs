@@ -1,0 +1,200 @@
+//! Reading the incoming context from request headers.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::request_id::RequestId;
+use crate::trace::TraceContext;
+use crate::w3c::{Baggage, TraceFlags, TraceParent, TraceState};
+
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+pub(crate) const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The values a request runs with.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) request_id: RequestId,
+    pub(crate) trace: TraceContext,
+    pub(crate) baggage: Baggage,
+}
+
+/// The only value of header `name`; `None` if absent or repeated.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    match values.next() {
+        Some(_) => None,
+        None => Some(first),
+    }
+}
+
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// A valid `traceparent`: exactly one header field, optional whitespace
+/// stripped.
+fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
+    let value = single(headers, &TRACEPARENT)?.to_str().ok()?;
+    trim_ows(value).parse().ok()
+}
+
+/// A valid `tracestate`, its header fields combined in order; empty if any
+/// part is invalid.
+fn tracestate(headers: &HeaderMap) -> TraceState {
+    let mut combined = String::new();
+    for value in headers.get_all(&TRACESTATE) {
+        let Ok(value) = value.to_str() else {
+            return TraceState::new();
+        };
+        combined.push_str(value);
+        combined.push(',');
+    }
+    combined.parse().unwrap_or_default()
+}
+
+/// The `baggage` header fields, parsed leniently one by one, under one set of
+/// limits.
+fn baggage(headers: &HeaderMap) -> Baggage {
+    let mut combined = String::new();
+    for value in headers.get_all(&BAGGAGE) {
+        // A field with bytes outside visible ASCII cannot hold a valid
+        // member: skip it whole.
+        if let Ok(value) = value.to_str() {
+            combined.push_str(value);
+            combined.push(',');
+        }
+    }
+    Baggage::parse_lossy(&combined)
+}
+
+/// Reads the request id, trace context and baggage of a request.
+///
+/// * request id: the only `request_id_header` field if it is a valid
+///   [`RequestId`]; else the trace id of a valid `traceparent`; else a new
+///   UUIDv7.
+/// * trace: continues a valid `traceparent` (with a valid `tracestate`, if
+///   any), else starts a new trace with `new_trace_flags`.
+/// * baggage: every valid member, up to the limits.
+pub(crate) fn extract(
+    headers: &HeaderMap,
+    request_id_header: &HeaderName,
+    new_trace_flags: TraceFlags,
+) -> Incoming {
+    let parent = traceparent(headers);
+    let trace = match &parent {
+        // "If the vendor failed to parse traceparent, it MUST NOT attempt to
+        // parse tracestate."
+        Some(parent) => TraceContext::from_parent(parent, tracestate(headers)),
+        None => TraceContext::new_root().with_flags(new_trace_flags),
+    };
+    let request_id = single(headers, request_id_header)
+        .and_then(|value| RequestId::from_bytes(value.as_bytes()).ok())
+        .or_else(|| parent.map(|p| RequestId::from(p.trace_id())))
+        .unwrap_or_else(RequestId::new_v7);
+    Incoming {
+        request_id,
+        trace,
+        baggage: baggage(headers),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn run(pairs: &[(&str, &[u8])]) -> Incoming {
+        extract(&headers(pairs), &X_REQUEST_ID, TraceFlags::SAMPLED)
+    }
+
+    #[test]
+    fn request_id_precedence() {
+        let both = run(&[("x-request-id", b"abc"), ("traceparent", TP.as_bytes())]);
+        assert_eq!(both.request_id.as_str(), "abc");
+        let invalid = run(&[("x-request-id", b"a b"), ("traceparent", TP.as_bytes())]);
+        assert_eq!(
+            invalid.request_id.as_str(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        let repeated = run(&[("x-request-id", b"a"), ("x-request-id", b"b")]);
+        assert_eq!(repeated.request_id.as_str().len(), 36);
+        let none = run(&[]);
+        assert_eq!(none.request_id.as_str().len(), 36);
+    }
+
+    #[test]
+    fn traceparent_handling() {
+        let ows = run(&[("traceparent", format!(" \t{TP}\t ").as_bytes())]);
+        assert_eq!(
+            ows.trace.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        // Two traceparent fields: a new trace, as in the W3C test suite.
+        let two = run(&[
+            ("traceparent", TP.as_bytes()),
+            ("traceparent", TP.as_bytes()),
+        ]);
+        assert_ne!(
+            two.trace.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(two.trace.parent_span_id(), None);
+    }
+
+    #[test]
+    fn tracestate_fields_combine_and_need_a_traceparent() {
+        let combined = run(&[
+            ("traceparent", TP.as_bytes()),
+            ("tracestate", b"foo=1,bar=2"),
+            ("tracestate", b""),
+            ("tracestate", b"rojo=1,congo=2"),
+            ("tracestate", b"baz=3"),
+        ]);
+        assert_eq!(
+            combined.trace.trace_state().to_string(),
+            "foo=1,bar=2,rojo=1,congo=2,baz=3"
+        );
+        let duplicate_across_fields = run(&[
+            ("traceparent", TP.as_bytes()),
+            ("tracestate", b"foo=1"),
+            ("tracestate", b"foo=2"),
+        ]);
+        assert!(duplicate_across_fields.trace.trace_state().is_empty());
+        let non_ascii = run(&[
+            ("traceparent", TP.as_bytes()),
+            ("tracestate", b"foo=\xc3\xa9"),
+        ]);
+        assert!(non_ascii.trace.trace_state().is_empty());
+        let without_parent = run(&[("tracestate", b"foo=1")]);
+        assert!(without_parent.trace.trace_state().is_empty());
+    }
+
+    #[test]
+    fn baggage_fields_share_the_limits() {
+        let first: String = (0..40).map(|i| format!("a{i}=1,")).collect();
+        let second: String = (0..40).map(|i| format!("b{i}=1,")).collect();
+        let incoming = run(&[
+            ("baggage", first.as_bytes()),
+            ("baggage", b"bad=\xff"),
+            ("baggage", second.as_bytes()),
+        ]);
+        assert_eq!(incoming.baggage.len(), 64);
+        assert_eq!(incoming.baggage.get("b23"), Some("1"));
+        assert_eq!(incoming.baggage.get("b24"), None);
+        assert_eq!(incoming.baggage.get("bad"), None);
+    }
+}

@@ -1,0 +1,456 @@
+//! The client-side (outbound) layer.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use contextvars::ContextVar;
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::headers::{BAGGAGE as BAGGAGE_HEADER, TRACEPARENT, TRACESTATE, X_REQUEST_ID};
+use crate::trace::TraceContext;
+use crate::w3c::{is_token, Baggage, BaggageMember, TraceFlags};
+use crate::{BAGGAGE, REQUEST_ID, TRACE};
+
+#[derive(Clone, Debug)]
+enum Forward {
+    Nothing,
+    Keys(Vec<Box<str>>),
+    All,
+}
+
+#[derive(Clone)]
+struct PropagateConfig {
+    request_id_header: HeaderName,
+    forward: Forward,
+    exported: Vec<(Box<str>, &'static ContextVar<String>)>,
+    new_trace_flags: TraceFlags,
+}
+
+impl fmt::Debug for PropagateConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exported: Vec<(&str, &str)> = self
+            .exported
+            .iter()
+            .map(|(key, var)| (&**key, var.name()))
+            .collect();
+        f.debug_struct("PropagateConfig")
+            .field("request_id_header", &self.request_id_header)
+            .field("forward_baggage", &self.forward)
+            .field("exported_vars", &exported)
+            .field("new_trace_flags", &self.new_trace_flags)
+            .finish()
+    }
+}
+
+impl Default for PropagateConfig {
+    fn default() -> Self {
+        PropagateConfig {
+            request_id_header: X_REQUEST_ID,
+            forward: Forward::Nothing,
+            exported: Vec::new(),
+            new_trace_flags: TraceFlags::SAMPLED,
+        }
+    }
+}
+
+/// Adds the current context to outbound HTTP requests: the client half of
+/// this crate. Makes [`PropagateService`]s, for any
+/// `tower::Service<http::Request<B>>`, such as hyper-util's legacy
+/// `Client`.
+///
+/// At every `call`, the context current at that moment (the request being
+/// served, when called from a handler under
+/// [`RequestContextLayer`](crate::RequestContextLayer)) is written into the
+/// outbound request's headers. No argument passing: code that makes the call
+/// does not need to know about it. See [`inject`](PropagateLayer::inject)
+/// for exactly which headers.
+///
+/// By default no baggage leaves the process: choose what may with
+/// [`forward_baggage`](PropagateLayer::forward_baggage),
+/// [`forward_all_baggage`](PropagateLayer::forward_all_baggage) and
+/// [`export_var`](PropagateLayer::export_var).
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::ContextVar;
+/// use contextvars_tower::PropagateLayer;
+///
+/// static TENANT: ContextVar<String> = ContextVar::new("tenant");
+///
+/// let layer = PropagateLayer::new()
+///     .forward_baggage(["user-id"])
+///     .export_var("tenant", &TENANT);
+/// # drop(layer);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct PropagateLayer {
+    config: Arc<PropagateConfig>,
+}
+
+impl PropagateLayer {
+    /// A layer that propagates the trace and the request id (in
+    /// `x-request-id`), and no baggage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateLayer;
+    ///
+    /// let layer = PropagateLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> PropagateLayer {
+        PropagateLayer::default()
+    }
+
+    /// Sends the request id in header `name` instead of `x-request-id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateLayer;
+    /// use http::HeaderName;
+    ///
+    /// let layer = PropagateLayer::new().request_id_header(HeaderName::from_static("x-correlation-id"));
+    /// # drop(layer);
+    /// ```
+    pub fn request_id_header(mut self, name: HeaderName) -> PropagateLayer {
+        Arc::make_mut(&mut self.config).request_id_header = name;
+        self
+    }
+
+    /// Allows the members of [`BAGGAGE`](crate::BAGGAGE) with these keys to
+    /// leave the process (keys are case-sensitive). Adds to previous calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateLayer;
+    ///
+    /// let layer = PropagateLayer::new().forward_baggage(["user-id", "region"]);
+    /// # drop(layer);
+    /// ```
+    pub fn forward_baggage<I, K>(mut self, keys: I) -> PropagateLayer
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        let config = Arc::make_mut(&mut self.config);
+        let mut list = match std::mem::replace(&mut config.forward, Forward::Nothing) {
+            Forward::All => {
+                config.forward = Forward::All;
+                return self;
+            }
+            Forward::Keys(list) => list,
+            Forward::Nothing => Vec::new(),
+        };
+        list.extend(keys.into_iter().map(|k| k.as_ref().into()));
+        config.forward = Forward::Keys(list);
+        self
+    }
+
+    /// Allows every member of [`BAGGAGE`](crate::BAGGAGE) to leave the
+    /// process, as OpenTelemetry's baggage propagator does. Use only when
+    /// every service that can set baggage is trusted with every service this
+    /// one calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateLayer;
+    ///
+    /// let layer = PropagateLayer::new().forward_all_baggage();
+    /// # drop(layer);
+    /// ```
+    pub fn forward_all_baggage(mut self) -> PropagateLayer {
+        Arc::make_mut(&mut self.config).forward = Forward::All;
+        self
+    }
+
+    /// Sends the value of `var` (or its default) as the baggage member
+    /// `key`, when it has one. A later call with the same `key` replaces the
+    /// variable.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `key` is not a valid baggage key (an RFC 9110 token: ASCII
+    /// letters, digits and ``!#$%&'*+-.^_`|~``).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    /// use contextvars_tower::PropagateLayer;
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::new("tenant");
+    ///
+    /// let layer = PropagateLayer::new().export_var("tenant", &TENANT);
+    /// # drop(layer);
+    /// ```
+    #[track_caller]
+    pub fn export_var(mut self, key: &str, var: &'static ContextVar<String>) -> PropagateLayer {
+        assert!(is_token(key), "`export_var`: invalid baggage key {key:?}");
+        let exported = &mut Arc::make_mut(&mut self.config).exported;
+        match exported.iter_mut().find(|(k, _)| &**k == key) {
+            Some(entry) => entry.1 = var,
+            None => exported.push((key.into(), var)),
+        }
+        self
+    }
+
+    /// Whether a trace started for a call made outside of any trace (no
+    /// [`TRACE`](crate::TRACE) set) is sampled (default: `true`, as on the
+    /// server side).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateLayer;
+    ///
+    /// let layer = PropagateLayer::new().sample_new_traces(false);
+    /// # drop(layer);
+    /// ```
+    pub fn sample_new_traces(mut self, sampled: bool) -> PropagateLayer {
+        Arc::make_mut(&mut self.config).new_trace_flags = TraceFlags::NONE.with_sampled(sampled);
+        self
+    }
+
+    /// Writes the current context into `headers`, and returns the trace
+    /// context of the outbound call. This is what [`PropagateService`] does
+    /// for every request; call it directly to propagate through a client
+    /// that is not a tower service (a `reqwest-middleware` middleware, for
+    /// instance).
+    ///
+    /// A header already present in `headers` is left alone: the caller's
+    /// explicit choice wins.
+    ///
+    /// * `traceparent`: the current [`TRACE`](crate::TRACE)'s
+    ///   [`child`](TraceContext::child): same trace id and flags, a **new
+    ///   span id for every call**. Outside of any trace, every call starts a
+    ///   new trace of its own ([`TraceContext::new_root`], sampled unless
+    ///   [`sample_new_traces(false)`](PropagateLayer::sample_new_traces));
+    ///   set `TRACE` yourself to group calls into one trace.
+    /// * `tracestate`: as received, when not empty (only if this call also
+    ///   writes `traceparent`, so the two always match).
+    /// * the request id header (`x-request-id` by default): the current
+    ///   [`REQUEST_ID`](crate::REQUEST_ID), if set.
+    /// * `baggage`, if not empty: first the [exported
+    ///   variables](PropagateLayer::export_var) that have a value, in the
+    ///   order they were configured; then the members of
+    ///   [`BAGGAGE`](crate::BAGGAGE) allowed by
+    ///   [`forward_baggage`](PropagateLayer::forward_baggage) (or all), in
+    ///   order, except keys already exported. The W3C limits apply as when
+    ///   parsing: the first member that would exceed 64 members or 8192
+    ///   bytes, and every member after it, are left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::Context;
+    /// use contextvars_tower::{PropagateLayer, RequestId, REQUEST_ID};
+    /// use http::HeaderMap;
+    ///
+    /// let layer = PropagateLayer::new();
+    /// let mut headers = HeaderMap::new();
+    /// let outbound = Context::new().run(|| {
+    ///     REQUEST_ID.set(RequestId::new("req-7").unwrap());
+    ///     layer.inject(&mut headers)
+    /// });
+    /// assert_eq!(headers["x-request-id"], "req-7");
+    /// assert_eq!(headers["traceparent"], outbound.traceparent().to_string());
+    /// assert!(!headers.contains_key("baggage"));
+    /// ```
+    pub fn inject(&self, headers: &mut HeaderMap) -> TraceContext {
+        let config = &*self.config;
+        let outbound = match TRACE.get_opt() {
+            Some(trace) => trace.child(),
+            None => TraceContext::new_root().with_flags(config.new_trace_flags),
+        };
+        if !headers.contains_key(TRACEPARENT) {
+            insert(headers, TRACEPARENT, outbound.traceparent().to_string());
+            if !outbound.trace_state().is_empty() && !headers.contains_key(TRACESTATE) {
+                insert(headers, TRACESTATE, outbound.trace_state().to_string());
+            }
+        }
+        if !headers.contains_key(&config.request_id_header) {
+            if let Some(id) = REQUEST_ID.get_opt() {
+                headers.insert(config.request_id_header.clone(), id.to_header_value());
+            }
+        }
+        if !headers.contains_key(BAGGAGE_HEADER) {
+            let baggage = self.outbound_baggage();
+            if !baggage.is_empty() {
+                insert(headers, BAGGAGE_HEADER, baggage.to_string());
+            }
+        }
+        outbound
+    }
+
+    fn outbound_baggage(&self) -> Baggage {
+        let config = &*self.config;
+        let mut out = Baggage::new();
+        for (key, var) in &config.exported {
+            if let Ok(value) = var.try_get() {
+                if out.push(BaggageMember::new(key, &value)).is_err() {
+                    return out;
+                }
+            }
+        }
+        let allowed: &dyn Fn(&str) -> bool = match &config.forward {
+            Forward::Nothing => return out,
+            Forward::All => &|_| true,
+            Forward::Keys(keys) => &|key| keys.iter().any(|k| &**k == key),
+        };
+        let Some(current) = BAGGAGE.get_opt() else {
+            return out;
+        };
+        for member in current.iter() {
+            let key = member.key();
+            let exported = config.exported.iter().any(|(k, _)| &**k == key);
+            if allowed(key) && !exported && out.push(member.clone()).is_err() {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Inserts a value made by one of this crate's `Display` impls, which only
+/// ever write visible ASCII (and inner spaces, for `tracestate`).
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    match HeaderValue::try_from(value) {
+        Ok(value) => {
+            headers.insert(name, value);
+        }
+        Err(_) => debug_assert!(false, "formatted header values are valid"),
+    }
+}
+
+impl<S> Layer<S> for PropagateLayer {
+    type Service = PropagateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PropagateService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Adds the current context to every request it sends: see
+/// [`PropagateLayer`], which makes it, and [`PropagateLayer::inject`] for the
+/// headers.
+///
+/// The outbound call's [`TraceContext`] (its span id, with this hop's span
+/// as parent) is also inserted into the request's extensions, for a logging
+/// layer inside this one.
+///
+/// Errors of the inner service pass through unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use contextvars_tower::PropagateLayer;
+/// use http::{Request, Response};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A stand-in for an HTTP client: answers with the traceparent it got.
+/// let client = ServiceBuilder::new()
+///     .layer(PropagateLayer::new())
+///     .service(service_fn(|req: Request<()>| async move {
+///         Ok::<_, Infallible>(Response::new(req.headers()["traceparent"].to_str().unwrap().to_owned()))
+///     }));
+/// let sent = client.oneshot(Request::new(())).await.unwrap().into_body();
+/// assert!(sent.starts_with("00-"));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateService<S> {
+    inner: S,
+    layer: PropagateLayer,
+}
+
+impl<S> PropagateService<S> {
+    /// Wraps `inner` with the default settings of [`PropagateLayer::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateService;
+    ///
+    /// let svc = PropagateService::new(tower::service_fn(|req: http::Request<()>| async move {
+    ///     Ok::<_, std::convert::Infallible>(req.headers().len())
+    /// }));
+    /// # drop(svc);
+    /// ```
+    pub fn new(inner: S) -> PropagateService<S> {
+        PropagateLayer::new().layer(inner)
+    }
+
+    /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateService;
+    ///
+    /// assert_eq!(*PropagateService::new(5).get_ref(), 5);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateService;
+    ///
+    /// let mut svc = PropagateService::new(5);
+    /// *svc.get_mut() = 6;
+    /// assert_eq!(*svc.get_ref(), 6);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::PropagateService;
+    ///
+    /// assert_eq!(PropagateService::new(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for PropagateService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, task_cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(task_cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let outbound = self.layer.inject(req.headers_mut());
+        req.extensions_mut().insert(outbound);
+        self.inner.call(req)
+    }
+}

@@ -1,0 +1,215 @@
+//! The server-side service.
+
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use contextvars::FutureExt;
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::headers;
+use crate::layer::{RequestContextLayer, ServerConfig};
+use crate::{BAGGAGE, REQUEST_ID, TRACE};
+
+/// Runs every request in a context of its own, with
+/// [`REQUEST_ID`](crate::REQUEST_ID), [`TRACE`](crate::TRACE) and
+/// [`BAGGAGE`](crate::BAGGAGE) set from its headers. Made by
+/// [`RequestContextLayer`].
+///
+/// For each request, at [`call`](Service::call) time:
+///
+/// 1. **Context.** A new context is made with
+///    [`contextvars::child_context`]: a copy of the caller's context (in a
+///    hyper or axum server, the connection task's, normally empty). Both the
+///    synchronous `inner.call(request)` and every poll of the response future
+///    run in it, and the response future owns it, so requests served on the
+///    same connection (one after another over HTTP/1.1, or multiplexed over
+///    HTTP/2) never see each other's values, and handlers may `set` context
+///    variables freely — also in tasks that `contextvars-tokio` refuses
+///    `set` in otherwise.
+/// 2. **Request id** ([`REQUEST_ID`](crate::REQUEST_ID)): the request id
+///    header (`x-request-id` by default) if it appears exactly once and is a
+///    valid [`RequestId`](crate::RequestId) (1 to 128 visible ASCII bytes);
+///    else the trace id (32 hex characters) of a valid `traceparent`; else a
+///    new UUIDv7. The request's header is then **replaced** with that id, so
+///    an invalid incoming value is never seen by inner layers, handlers or
+///    logs.
+/// 3. **Trace** ([`TRACE`](crate::TRACE)): a valid `traceparent` (exactly one
+///    header field, optional whitespace trimmed, see
+///    [`TraceParent`](crate::w3c::TraceParent)) is continued with
+///    [`TraceContext::from_parent`](crate::TraceContext::from_parent): same
+///    trace id, a new span id for this hop, the caller's span as parent, its
+///    `sampled` and `random` flags, and the `tracestate` (all its header
+///    fields combined) if valid, else an empty one. Otherwise a new trace
+///    starts ([`TraceContext::new_root`](crate::TraceContext::new_root),
+///    sampled unless [`sample_new_traces(false)`](RequestContextLayer::sample_new_traces)).
+/// 4. **Baggage** ([`BAGGAGE`](crate::BAGGAGE)): the `baggage` header fields,
+///    combined and parsed with [`Baggage::parse_lossy`](crate::w3c::Baggage::parse_lossy):
+///    malformed members dropped, then the W3C limits (64 members, 8192
+///    bytes) applied. Always set, possibly empty.
+/// 5. **Extensions.** The same [`RequestId`](crate::RequestId),
+///    [`TraceContext`](crate::TraceContext) and
+///    [`Baggage`](crate::w3c::Baggage) are inserted into the request's
+///    extensions (axum: `Extension<RequestId>`), and the request id into the
+///    response's.
+/// 6. **Response.** The request id is added to the response under the same
+///    header name, unless the response already has that header or
+///    [`echo_request_id(false)`](RequestContextLayer::echo_request_id).
+///    `traceparent` is **not** echoed: responses carry no trace headers
+///    (W3C's `traceresponse` is a draft).
+///
+/// The `traceparent`, `tracestate` and `baggage` request headers are left as
+/// received, for inner layers that do their own propagation.
+///
+/// Errors of the inner service pass through unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use contextvars_tower::{RequestContextLayer, REQUEST_ID};
+/// use http::{Request, Response};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(RequestContextLayer::new())
+///     .service(service_fn(|_req: Request<()>| async {
+///         Ok::<_, Infallible>(Response::new(REQUEST_ID.get().to_string()))
+///     }));
+/// let req = Request::builder().header("x-request-id", "abc-123").body(()).unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.body(), "abc-123");
+/// assert_eq!(res.headers()["x-request-id"], "abc-123");
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestContextService<S> {
+    inner: S,
+    config: Arc<ServerConfig>,
+}
+
+impl<S> RequestContextService<S> {
+    /// Wraps `inner` with the default settings of
+    /// [`RequestContextLayer::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestContextService;
+    ///
+    /// let svc = RequestContextService::new(tower::service_fn(|_req: http::Request<()>| async move {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// }));
+    /// # drop(svc);
+    /// ```
+    pub fn new(inner: S) -> RequestContextService<S> {
+        RequestContextService::with_config(inner, Arc::default())
+    }
+
+    pub(crate) fn with_config(inner: S, config: Arc<ServerConfig>) -> RequestContextService<S> {
+        RequestContextService { inner, config }
+    }
+
+    /// A [`RequestContextLayer`] with the default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestContextService;
+    ///
+    /// let layer = RequestContextService::<()>::layer();
+    /// # drop(layer);
+    /// ```
+    pub fn layer() -> RequestContextLayer {
+        RequestContextLayer::new()
+    }
+
+    /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestContextService;
+    ///
+    /// let svc = RequestContextService::new(5);
+    /// assert_eq!(*svc.get_ref(), 5);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestContextService;
+    ///
+    /// let mut svc = RequestContextService::new(5);
+    /// *svc.get_mut() += 1;
+    /// assert_eq!(*svc.get_ref(), 6);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestContextService;
+    ///
+    /// assert_eq!(RequestContextService::new(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContextService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, task_cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(task_cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let incoming = headers::extract(
+            req.headers(),
+            &config.request_id_header,
+            config.new_trace_flags,
+        );
+        let request_id = incoming.request_id;
+
+        // Inner layers and the handler only ever see the validated id.
+        req.headers_mut()
+            .insert(&config.request_id_header, request_id.to_header_value());
+        let extensions = req.extensions_mut();
+        extensions.insert(request_id.clone());
+        extensions.insert(incoming.trace.clone());
+        extensions.insert(incoming.baggage.clone());
+
+        let mut ctx = contextvars::child_context();
+        let inner = &mut self.inner;
+        let future = ctx.run_mut(|| {
+            REQUEST_ID.set(request_id.clone());
+            TRACE.set(incoming.trace);
+            BAGGAGE.set(incoming.baggage);
+            inner.call(req)
+        });
+        let echo = config
+            .echo_request_id
+            .then(|| config.request_id_header.clone());
+        ResponseFuture::new(future.with_context(ctx), request_id, echo)
+    }
+}

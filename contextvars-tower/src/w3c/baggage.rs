@@ -1,0 +1,839 @@
+//! The `baggage` header.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a `baggage` value or member was rejected, or a member could not be
+/// added.
+///
+/// The message never contains the input, so it is safe to log.
+///
+/// # Examples
+///
+/// ```
+/// use contextvars_tower::w3c::{Baggage, BaggageError};
+///
+/// assert_eq!("user id=1".parse::<Baggage>(), Err(BaggageError::InvalidKey));
+/// assert_eq!("user=a b".parse::<Baggage>(), Err(BaggageError::InvalidValue));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BaggageError {
+    /// A list member without `=` (an empty member is one).
+    MissingEquals,
+    /// A key that is not an RFC 9110 `token`.
+    InvalidKey,
+    /// A value with a character outside `baggage-octet` (printable ASCII
+    /// except space, `"`, `,`, `;` and `\`), or a `%` not followed by two
+    /// hex digits.
+    InvalidValue,
+    /// A property that is not `key` or `key=value` with a token key and a
+    /// `baggage-octet` value.
+    InvalidProperty,
+    /// Adding the member would make more than [`Baggage::MAX_MEMBERS`]
+    /// members.
+    TooManyMembers,
+    /// Adding the member would make the header longer than
+    /// [`Baggage::MAX_BYTES`].
+    TooLarge,
+}
+
+impl fmt::Display for BaggageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BaggageError::MissingEquals => "invalid baggage: a list member has no `=`",
+            BaggageError::InvalidKey => "invalid baggage: a key is not a token",
+            BaggageError::InvalidValue => "invalid baggage: invalid value",
+            BaggageError::InvalidProperty => "invalid baggage: invalid property",
+            BaggageError::TooManyMembers => "baggage full: 64 list members",
+            BaggageError::TooLarge => "baggage full: 8192 bytes",
+        })
+    }
+}
+
+impl std::error::Error for BaggageError {}
+
+/// One `key=value;properties` member of a [`Baggage`].
+///
+/// # Examples
+///
+/// ```
+/// use contextvars_tower::w3c::Baggage;
+///
+/// let baggage: Baggage = "serverNode=DF%2028;region=eu;primary".parse().unwrap();
+/// let member = baggage.iter().next().unwrap();
+/// assert_eq!(member.key(), "serverNode");
+/// assert_eq!(member.value(), "DF 28");
+/// assert_eq!(member.properties().collect::<Vec<_>>(), [("region", Some("eu")), ("primary", None)]);
+/// assert_eq!(member.to_string(), "serverNode=DF%2028;region=eu;primary");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BaggageMember {
+    key: Box<str>,
+    /// Percent-decoded.
+    value: Box<str>,
+    /// Canonical (`;`-separated, optional whitespace removed, values as
+    /// received), without the leading `;`; empty if none.
+    properties: Box<str>,
+}
+
+impl BaggageMember {
+    /// A member without properties; `key` must be a token.
+    pub(crate) fn new(key: &str, value: &str) -> BaggageMember {
+        debug_assert!(is_token(key));
+        BaggageMember {
+            key: key.into(),
+            value: value.into(),
+            properties: "".into(),
+        }
+    }
+
+    /// The key, a `token` as received (keys are case-sensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "userId=alice".parse().unwrap();
+    /// assert_eq!(baggage.iter().next().unwrap().key(), "userId");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The value, percent-decoded. Percent-encoded bytes that are not UTF-8
+    /// become U+FFFD, as the specification requires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "a=%E2%9C%93,b=%FF".parse().unwrap();
+    /// assert_eq!(baggage.get("a"), Some("✓"));
+    /// assert_eq!(baggage.get("b"), Some("\u{FFFD}"));
+    /// ```
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The properties, as `(key, value)` pairs in order. Properties are
+    /// opaque to the specification: their values are returned as received,
+    /// not percent-decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "k=v; p1 ; p2 = x".parse().unwrap();
+    /// let member = baggage.iter().next().unwrap();
+    /// assert_eq!(member.properties().collect::<Vec<_>>(), [("p1", None), ("p2", Some("x"))]);
+    /// ```
+    pub fn properties(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.properties
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (p, None),
+            })
+    }
+
+    /// The length of the member's canonical form, as [`Display`](fmt::Display)
+    /// writes it.
+    fn encoded_len(&self) -> usize {
+        let mut len = self.key.len() + 1 + encoded_value_len(&self.value);
+        if !self.properties.is_empty() {
+            len += 1 + self.properties.len();
+        }
+        len
+    }
+}
+
+impl fmt::Display for BaggageMember {
+    /// `key=percent-encoded-value` followed by `;property` for each property.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)?;
+        f.write_str("=")?;
+        for &b in self.value.as_bytes() {
+            if needs_encoding(b) {
+                write!(f, "%{b:02X}")?;
+            } else {
+                f.write_str(char::from(b).encode_utf8(&mut [0; 4]))?;
+            }
+        }
+        if !self.properties.is_empty() {
+            f.write_str(";")?;
+            f.write_str(&self.properties)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BaggageMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("BaggageMember");
+        s.field("key", &self.key).field("value", &self.value);
+        if !self.properties.is_empty() {
+            s.field("properties", &self.properties);
+        }
+        s.finish()
+    }
+}
+
+/// A W3C `baggage` header value: application-defined `key=value` members
+/// that travel with a request across services.
+///
+/// Parsing follows [W3C Baggage]: members separated by commas; in each,
+/// `key OWS "=" OWS value` followed by `;`-separated properties (`key` or
+/// `key=value`), optional whitespace (spaces and tabs) around every part
+/// trimmed; keys are RFC 9110 tokens; values are percent-decoded.
+/// Duplicate keys are kept in order, as the specification allows;
+/// [`get`](Baggage::get) returns the first.
+///
+/// # Limits
+///
+/// A `Baggage` holds at most [`MAX_MEMBERS`](Baggage::MAX_MEMBERS) (64)
+/// members and at most [`MAX_BYTES`](Baggage::MAX_BYTES) (8192) bytes, the
+/// minimums that the specification requires every platform to propagate.
+/// The size of a baggage is the length of its canonical form, what
+/// [`Display`](fmt::Display) writes: each member as `key=value;properties`
+/// with its value percent-encoded again and no optional whitespace, plus one
+/// byte for each comma between members.
+///
+/// When parsing, members are taken in order, and **the first member that
+/// would exceed either limit is dropped, together with every member after
+/// it**. So the result is always the longest prefix of the (valid) members
+/// that fits. Parsing stops there: nothing after the 64th member, or after a
+/// member that does not fit in the bytes left, is even read (nor validated),
+/// so the work is bounded whatever the size of the header.
+/// [`insert`](Baggage::insert) refuses a member that does not fit.
+///
+/// [W3C Baggage]: https://www.w3.org/TR/baggage/
+///
+/// # Examples
+///
+/// ```
+/// use contextvars_tower::w3c::Baggage;
+///
+/// let baggage: Baggage = "userId=alice,serverNode=DF%2028,isProduction=false".parse().unwrap();
+/// assert_eq!(baggage.get("serverNode"), Some("DF 28"));
+/// assert_eq!(baggage.len(), 3);
+/// assert_eq!(baggage.to_string(), "userId=alice,serverNode=DF%2028,isProduction=false");
+///
+/// // 10,000 members: the first 64 are kept.
+/// let huge = (0..10_000).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+/// let baggage: Baggage = huge.parse().unwrap();
+/// assert_eq!(baggage.len(), 64);
+/// assert_eq!(baggage.iter().last().unwrap().key(), "k63");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Baggage {
+    members: Vec<BaggageMember>,
+    /// Length of the canonical form.
+    len: usize,
+}
+
+impl Baggage {
+    /// The most members a `Baggage` holds.
+    pub const MAX_MEMBERS: usize = 64;
+    /// The longest canonical form a `Baggage` has, in bytes.
+    pub const MAX_BYTES: usize = 8192;
+
+    /// An empty baggage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// assert!(Baggage::new().is_empty());
+    /// assert_eq!(Baggage::new().to_string(), "");
+    /// ```
+    pub fn new() -> Baggage {
+        Baggage::default()
+    }
+
+    /// Parses leniently: malformed members (including empty ones) are
+    /// skipped, as the specification allows, instead of failing the whole
+    /// value; then the [limits](Baggage#limits) apply to the valid members.
+    ///
+    /// This is what the server layer uses for incoming headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage = Baggage::parse_lossy("a=1,bad key=2,,c=%zz,d=4");
+    /// assert_eq!(baggage.to_string(), "a=1,d=4");
+    /// ```
+    pub fn parse_lossy(s: &str) -> Baggage {
+        let mut baggage = Baggage::new();
+        for raw in s.split(',') {
+            if baggage.is_full() {
+                break;
+            }
+            if let Ok(member) = parse_member(raw) {
+                if baggage.push(member).is_err() {
+                    break;
+                }
+            }
+        }
+        baggage
+    }
+
+    /// The value of the first member with `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "a=1,a=2".parse().unwrap();
+    /// assert_eq!(baggage.get("a"), Some("1"));
+    /// assert_eq!(baggage.get("A"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|m| &*m.key == key)
+            .map(|m| m.value())
+    }
+
+    /// The members, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "a=1,b=2".parse().unwrap();
+    /// let keys: Vec<_> = baggage.iter().map(|m| m.key()).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// ```
+    pub fn iter(&self) -> std::slice::Iter<'_, BaggageMember> {
+        self.members.iter()
+    }
+
+    /// The number of members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// assert_eq!("a=1".parse::<Baggage>().unwrap().len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether there is no member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// assert!("".parse::<Baggage>().unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The length in bytes of the canonical form, the size the
+    /// [limits](Baggage#limits) apply to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let baggage: Baggage = "a = 1 , b=x y".parse().unwrap_or_default();
+    /// assert!(baggage.is_empty()); // "x y" has a space: invalid
+    /// let baggage = Baggage::parse_lossy("a = 1 , b=x%20y");
+    /// assert_eq!(baggage.to_string(), "a=1,b=x%20y");
+    /// assert_eq!(baggage.encoded_len(), 11);
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        self.len
+    }
+
+    /// Sets `key` to `value` (any string: it is percent-encoded when
+    /// written). An existing member with `key` is replaced in place, without
+    /// its properties, and any later duplicates are removed; otherwise the
+    /// member is appended.
+    ///
+    /// # Errors
+    ///
+    /// [`BaggageError::InvalidKey`] if `key` is not a token;
+    /// [`TooManyMembers`](BaggageError::TooManyMembers) or
+    /// [`TooLarge`](BaggageError::TooLarge) if the result would exceed the
+    /// [limits](Baggage#limits). Nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::{Baggage, BaggageError};
+    ///
+    /// let mut baggage = Baggage::new();
+    /// baggage.insert("tenant", "acme corp").unwrap();
+    /// assert_eq!(baggage.to_string(), "tenant=acme%20corp");
+    /// assert_eq!(baggage.insert("bad key", "x"), Err(BaggageError::InvalidKey));
+    /// assert_eq!(baggage.insert("big", &"x".repeat(9000)), Err(BaggageError::TooLarge));
+    /// ```
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), BaggageError> {
+        if !is_token(key) {
+            return Err(BaggageError::InvalidKey);
+        }
+        let member = BaggageMember::new(key, value);
+        match self.members.iter().position(|m| &*m.key == key) {
+            Some(first) => {
+                let mut members = self.members.clone();
+                members[first] = member;
+                let mut index = 0;
+                members.retain(|m| {
+                    index += 1;
+                    index - 1 <= first || &*m.key != key
+                });
+                let len = canonical_len(&members);
+                if len > Baggage::MAX_BYTES {
+                    return Err(BaggageError::TooLarge);
+                }
+                self.members = members;
+                self.len = len;
+                Ok(())
+            }
+            None => self.push(member),
+        }
+    }
+
+    /// Removes every member with `key`; returns whether there was one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let mut baggage: Baggage = "a=1,b=2,a=3".parse().unwrap();
+    /// assert!(baggage.remove("a"));
+    /// assert_eq!(baggage.to_string(), "b=2");
+    /// assert!(!baggage.remove("a"));
+    /// ```
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.members.len();
+        self.members.retain(|m| &*m.key != key);
+        self.len = canonical_len(&self.members);
+        self.members.len() != before
+    }
+
+    fn is_full(&self) -> bool {
+        self.members.len() >= Baggage::MAX_MEMBERS
+    }
+
+    /// Appends `member` if it fits in the limits.
+    pub(crate) fn push(&mut self, member: BaggageMember) -> Result<(), BaggageError> {
+        if self.members.len() >= Baggage::MAX_MEMBERS {
+            return Err(BaggageError::TooManyMembers);
+        }
+        let separator = usize::from(!self.members.is_empty());
+        let len = self.len + separator + member.encoded_len();
+        if len > Baggage::MAX_BYTES {
+            return Err(BaggageError::TooLarge);
+        }
+        self.members.push(member);
+        self.len = len;
+        Ok(())
+    }
+}
+
+impl FromStr for Baggage {
+    type Err = BaggageError;
+
+    /// Parses strictly: any malformed member among those read fails the
+    /// whole value. An empty (or all-whitespace) string is an empty baggage.
+    /// Members beyond the [limits](Baggage#limits) are dropped unread, not
+    /// an error.
+    ///
+    /// # Errors
+    ///
+    /// [`BaggageError`] for the first malformed member; never
+    /// [`TooManyMembers`](BaggageError::TooManyMembers) or
+    /// [`TooLarge`](BaggageError::TooLarge).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut baggage = Baggage::new();
+        if s.trim_matches(is_ows).is_empty() {
+            return Ok(baggage);
+        }
+        for raw in s.split(',') {
+            if baggage.is_full() {
+                break;
+            }
+            let member = parse_member(raw)?;
+            if baggage.push(member).is_err() {
+                break;
+            }
+        }
+        Ok(baggage)
+    }
+}
+
+impl fmt::Display for Baggage {
+    /// The canonical form: members joined with `,`, values percent-encoded,
+    /// no optional whitespace.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, member) in self.members.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            fmt::Display::fmt(member, f)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Baggage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.members).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Baggage {
+    type Item = &'a BaggageMember;
+    type IntoIter = std::slice::Iter<'a, BaggageMember>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+fn is_ows(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// `baggage-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`
+fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+/// Bytes of a decoded value written as `%XX`: those outside
+/// `baggage-octet`, and `%` itself.
+fn needs_encoding(b: u8) -> bool {
+    !is_baggage_octet(b) || b == b'%'
+}
+
+fn encoded_value_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| if needs_encoding(b) { 3 } else { 1 })
+        .sum()
+}
+
+fn canonical_len(members: &[BaggageMember]) -> usize {
+    members
+        .iter()
+        .map(BaggageMember::encoded_len)
+        .sum::<usize>()
+        + members.len().saturating_sub(1)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Checks the `baggage-octet`s of a raw value and percent-decodes it.
+fn decode_value(raw: &str) -> Result<Box<str>, BaggageError> {
+    let bytes = raw.as_bytes();
+    if !bytes.iter().all(|&b| is_baggage_octet(b)) {
+        return Err(BaggageError::InvalidValue);
+    }
+    if !bytes.contains(&b'%') {
+        return Ok(raw.into());
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_value);
+            let lo = bytes.get(i + 2).copied().and_then(hex_value);
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
+                _ => return Err(BaggageError::InvalidValue),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(match String::from_utf8_lossy(&out) {
+        Cow::Borrowed(s) => s.into(),
+        Cow::Owned(s) => s.into(),
+    })
+}
+
+/// Parses one comma-separated list member.
+fn parse_member(raw: &str) -> Result<BaggageMember, BaggageError> {
+    let mut parts = raw.split(';');
+    let key_value = parts.next().unwrap_or_default();
+    let (key, value) = key_value
+        .split_once('=')
+        .ok_or(BaggageError::MissingEquals)?;
+    let key = key.trim_matches(is_ows);
+    if !is_token(key) {
+        return Err(BaggageError::InvalidKey);
+    }
+    let value = decode_value(value.trim_matches(is_ows))?;
+    let mut properties = String::new();
+    for property in parts {
+        let property = property.trim_matches(is_ows);
+        if !properties.is_empty() {
+            properties.push(';');
+        }
+        match property.split_once('=') {
+            Some((k, v)) => {
+                let (k, v) = (k.trim_matches(is_ows), v.trim_matches(is_ows));
+                if !is_token(k) || !v.bytes().all(is_baggage_octet) {
+                    return Err(BaggageError::InvalidProperty);
+                }
+                properties.push_str(k);
+                properties.push('=');
+                properties.push_str(v);
+            }
+            None => {
+                if !is_token(property) {
+                    return Err(BaggageError::InvalidProperty);
+                }
+                properties.push_str(property);
+            }
+        }
+    }
+    Ok(BaggageMember {
+        key: key.into(),
+        value,
+        properties: properties.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Baggage, BaggageError> {
+        s.parse()
+    }
+
+    fn props(m: &BaggageMember) -> Vec<(&str, Option<&str>)> {
+        m.properties().collect()
+    }
+
+    #[test]
+    fn spec_examples() {
+        // W3C Baggage, "Examples of HTTP headers".
+        let single = parse("userId=alice,serverNode=DF%2028,isProduction=false").unwrap();
+        assert_eq!(single.get("userId"), Some("alice"));
+        assert_eq!(single.get("serverNode"), Some("DF 28"));
+        assert_eq!(single.get("isProduction"), Some("false"));
+        let spaced = parse("userId =   alice, serverNode = DF%2028, isProduction = false").unwrap();
+        assert_eq!(spaced, single);
+
+        // "Definition" example: 3 members with properties.
+        let b = parse(
+            "key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue",
+        )
+        .unwrap();
+        let members: Vec<_> = b.iter().collect();
+        assert_eq!(members.len(), 3);
+        assert_eq!(
+            props(members[0]),
+            [("property1", None), ("property2", None)]
+        );
+        assert_eq!(members[1].value(), "value2");
+        assert_eq!(props(members[2]), [("propertyKey", Some("propertyValue"))]);
+        assert_eq!(
+            b.to_string(),
+            "key1=value1;property1;property2,key2=value2,key3=value3;propertyKey=propertyValue"
+        );
+    }
+
+    #[test]
+    fn w3c_test_suite_members() {
+        let b = parse("SomeKey=SomeValue;SomeProp,SomeKey2=SomeValue2;ValueProp=PropVal").unwrap();
+        let m: Vec<_> = b.iter().collect();
+        assert_eq!((m[0].key(), m[0].value()), ("SomeKey", "SomeValue"));
+        assert_eq!(props(m[0]), [("SomeProp", None)]);
+        assert_eq!(props(m[1]), [("ValueProp", Some("PropVal"))]);
+
+        let ows = parse(
+            "SomeKey \t = \t SomeValue \t ; \t SomeProp \t , \t SomeKey2 \t = \t SomeValue2 \t ; \t ValueProp \t = \t PropVal",
+        )
+        .unwrap();
+        assert_eq!(ows, b);
+
+        // Values may contain `=`.
+        assert_eq!(
+            parse("SomeKey=SomeValue=equals").unwrap().get("SomeKey"),
+            Some("SomeValue=equals")
+        );
+
+        // Percent-encoded value (Python's urllib.parse.quote of "\t \"';=asdf!@#$%^&*()").
+        let encoded = "SomeKey=%09%20%22%27%3B%3Dasdf%21%40%23%24%25%5E%26%2A%28%29";
+        let b = parse(encoded).unwrap();
+        assert_eq!(b.get("SomeKey"), Some("\t \"';=asdf!@#$%^&*()"));
+        // Our canonical form encodes only what must be encoded.
+        assert_eq!(b.to_string(), "SomeKey=%09%20%22'%3B=asdf!@#$%25^&*()");
+        assert_eq!(parse(&b.to_string()).unwrap(), b);
+        let ows = parse("SomeKey \t = \t %09%20%22%27%3B%3Dasdf \t ").unwrap();
+        assert_eq!(ows.get("SomeKey"), Some("\t \"';=asdf"));
+    }
+
+    #[test]
+    fn limits_from_the_w3c_test_suite() {
+        // 64 members are propagated.
+        let text = (0..64)
+            .map(|x| format!("key{x}=value"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let b = parse(&text).unwrap();
+        assert_eq!(b.len(), 64);
+        assert_eq!(b.to_string(), text);
+        // A baggage-string of exactly 8192 bytes is propagated.
+        let long = format!("a={}", "0123456789".repeat(819));
+        assert_eq!(long.len(), 8192);
+        let b = parse(&long).unwrap();
+        assert_eq!(b.encoded_len(), 8192);
+        assert_eq!(b.to_string(), long);
+        // One more byte and the member is dropped.
+        let b = parse(&format!("{long}0")).unwrap();
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_first_member_that_does_not_fit_ends_the_baggage() {
+        // 65th member dropped.
+        let text = (0..65)
+            .map(|x| format!("k{x}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let b = parse(&text).unwrap();
+        assert_eq!(b.len(), 64);
+        assert_eq!(b.get("k64"), None);
+        // A big member in the middle ends the list, even if later ones would fit.
+        let text = format!("a=1,big={},c=3", "x".repeat(8190));
+        let b = parse(&text).unwrap();
+        assert_eq!(b.to_string(), "a=1");
+        // Members after the limit are not read: no error for them.
+        let text = format!(
+            "{},%%%",
+            (0..64)
+                .map(|x| format!("k{x}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(parse(&text).unwrap().len(), 64);
+        // Sizes count the canonical form: a value written with optional
+        // whitespace or needless escapes takes its canonical size.
+        let b = parse("a  =  %61").unwrap();
+        assert_eq!((b.to_string().as_str(), b.encoded_len()), ("a=a", 3));
+    }
+
+    #[test]
+    fn strict_and_lossy_parsing() {
+        let cases: &[(&str, BaggageError)] = &[
+            ("a", BaggageError::MissingEquals),
+            ("a=1,,b=2", BaggageError::MissingEquals),
+            ("=1", BaggageError::InvalidKey),
+            ("a b=1", BaggageError::InvalidKey),
+            ("a\"=1", BaggageError::InvalidKey),
+            ("ключ=1", BaggageError::InvalidKey),
+            ("a=x y", BaggageError::InvalidValue),
+            ("a=\"x\"", BaggageError::InvalidValue),
+            ("a=x\\y", BaggageError::InvalidValue),
+            ("a=é", BaggageError::InvalidValue),
+            ("a=%", BaggageError::InvalidValue),
+            ("a=%4", BaggageError::InvalidValue),
+            ("a=%zz", BaggageError::InvalidValue),
+            ("a=\u{1}", BaggageError::InvalidValue),
+            ("a=1;", BaggageError::InvalidProperty),
+            ("a=1;p q", BaggageError::InvalidProperty),
+            ("a=1;p=x y", BaggageError::InvalidProperty),
+            ("a=1;=x", BaggageError::InvalidProperty),
+        ];
+        for (input, err) in cases {
+            assert_eq!(parse(input), Err(*err), "{input:?}");
+            if input.contains(",,") {
+                continue;
+            }
+            let lossy = Baggage::parse_lossy(&format!("before=1,{input},after=2"));
+            assert_eq!(lossy.to_string(), "before=1,after=2", "{input:?}");
+        }
+        // Empty values are allowed.
+        assert_eq!(parse("a=").unwrap().get("a"), Some(""));
+        assert!(parse(" \t ").unwrap().is_empty());
+        assert!(Baggage::parse_lossy(",,, ,").is_empty());
+        assert_eq!(Baggage::parse_lossy("a=1,,b=2").to_string(), "a=1,b=2");
+    }
+
+    #[test]
+    fn insert_and_remove() {
+        let mut b = parse("a=1;p,b=2,a=3").unwrap();
+        b.insert("a", "new").unwrap();
+        assert_eq!(b.to_string(), "a=new,b=2");
+        b.insert("c", "x,y;z").unwrap();
+        assert_eq!(b.to_string(), "a=new,b=2,c=x%2Cy%3Bz");
+        assert_eq!(b.encoded_len(), b.to_string().len());
+        assert!(b.remove("b"));
+        assert_eq!(b.encoded_len(), b.to_string().len());
+        let mut full = Baggage::new();
+        for i in 0..64 {
+            full.insert(&format!("k{i}"), "v").unwrap();
+        }
+        assert_eq!(
+            full.insert("one-more", "v"),
+            Err(BaggageError::TooManyMembers)
+        );
+        // Replacing in a full baggage is fine.
+        full.insert("k0", "w").unwrap();
+        assert_eq!(full.get("k0"), Some("w"));
+    }
+
+    #[test]
+    fn round_trip_of_arbitrary_values() {
+        let values = [
+            "",
+            "plain",
+            "a b",
+            "%",
+            "100%",
+            "é✓",
+            "\u{0}\u{7f}",
+            ",;\\\"=",
+        ];
+        for v in values {
+            let mut b = Baggage::new();
+            b.insert("k", v).unwrap();
+            let text = b.to_string();
+            assert!(text.bytes().all(|c| c.is_ascii_graphic()), "{text:?}");
+            assert_eq!(parse(&text).unwrap().get("k"), Some(v), "{text:?}");
+            assert_eq!(b.encoded_len(), text.len());
+        }
+    }
+}
