@@ -187,7 +187,9 @@ impl TaskContexts {
             Some(ctx) => (ctx, true),
             None => (Context::new(), false),
         };
-        let entered = match runtime::enter(ctx) {
+        // The hook runs before tokio tells the probe which task it polls:
+        // enter on behalf of the task, so that it may `set`.
+        let entered = match runtime::enter_task(ctx, crate::task_key(id)) {
             Ok(entered) => Some(entered),
             Err((_, ctx)) => {
                 // Thread shutdown: keep the context for a later poll.

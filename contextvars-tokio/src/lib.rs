@@ -50,12 +50,16 @@
 //! thread shares. Once this crate is in use (any of its spawn functions or
 //! [`root`] has been called, or [`install`]), the rules for such tasks are:
 //!
-//! * `get` reads the worker thread's own context. Nothing is ever written
-//!   there by a task, so a task never observes another task's values; it
-//!   sees variables' defaults.
+//! * `get` reads the context that is current where the task is polled: the
+//!   worker thread's own context, or a context entered around the whole
+//!   runtime (the future given to `LocalSet::run_until` or `block_on`, a
+//!   runtime driven inside `Context::run`). No task ever writes there, so a
+//!   task never observes another task's values: it sees variables'
+//!   defaults, or what was set outside of any task.
 //! * `set` panics ([`SetError::NoTaskContext`](contextvars::SetError), and
 //!   `try_set` returns it) instead of writing a value that the next task
-//!   polled on the thread would see.
+//!   polled there would see: every context records which task entered it,
+//!   and a task may only write to contexts it entered itself.
 //! * Futures wrapped with [`FutureExt::with_current_context`] or
 //!   [`FutureExt::with_context`] inside such a task have a context and can
 //!   `set` freely; this is what the request-context middleware of
@@ -106,10 +110,40 @@ pub use join_set::JoinSet;
 /// contextvars_tokio::install();
 /// ```
 pub fn install() {
-    fn in_tokio_task() -> bool {
-        tokio::task::try_id().is_some()
+    fn current_task() -> Option<u64> {
+        tokio::task::try_id().map(task_key)
     }
-    contextvars::runtime::set_task_probe(in_tokio_task);
+    contextvars::runtime::set_task_probe(current_task);
+}
+
+/// Numbers a tokio task for `contextvars::runtime`: a bijection of the
+/// task's `u64` id (tokio ids are non-zero, and so is the result).
+pub(crate) fn task_key(id: tokio::task::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
+
+    /// Keeps the `u64` a task id hashes as.
+    #[derive(Default)]
+    struct Identity(u64);
+
+    impl Hasher for Identity {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+
+    let mut hasher = Identity::default();
+    id.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Runs `future` in a new, empty context: the entry point of an async

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use crate::current;
 use crate::error::EnterError;
 use crate::map::{self, Map};
+use crate::runtime;
+use crate::stats;
 use crate::sync::Exclusive;
 use crate::var::{ContextVar, VarKey};
 
@@ -76,6 +78,7 @@ impl Context {
     }
 
     pub(crate) fn from_map(map: Map) -> Self {
+        stats::context_created();
         Context {
             id: current::CONTEXT_IDS.next(),
             state: Exclusive::new(map),
@@ -171,7 +174,7 @@ impl Context {
     /// ```
     pub fn try_run<R>(&self, f: impl FnOnce() -> R) -> Result<R, EnterError> {
         let map = self.state.try_enter().ok_or(EnterError::AlreadyEntered)?;
-        let entered = match current::enter(map, self.id) {
+        let entered = match current::enter(map, self.id, runtime::current_task()) {
             Ok(entered) => entered,
             Err(map) => {
                 self.state.cancel_enter();
@@ -226,12 +229,17 @@ impl Context {
     /// Enters this context, which the caller owns exclusively; the caller
     /// must hand the result to [`exit_mut`](Context::exit_mut).
     pub(crate) fn enter_mut(&mut self) -> Result<current::Entered, EnterError> {
+        self.enter_mut_for(runtime::current_task())
+    }
+
+    /// [`enter_mut`](Context::enter_mut) on behalf of async task `task`.
+    pub(crate) fn enter_mut_for(&mut self, task: u64) -> Result<current::Entered, EnterError> {
         let id = self.id;
         let (map, entered) = self.state.get_mut();
         if entered {
             return Err(EnterError::AlreadyEntered);
         }
-        current::enter(std::mem::take(map), id).map_err(|taken| {
+        current::enter(std::mem::take(map), id, task).map_err(|taken| {
             *map = taken;
             EnterError::ThreadShuttingDown
         })
@@ -453,6 +461,12 @@ impl Drop for OwnedExit<'_> {
     fn drop(&mut self) {
         let entered = self.entered.take().expect("taken once, here");
         self.ctx.exit_mut(entered);
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        stats::context_dropped();
     }
 }
 

@@ -46,16 +46,33 @@ struct Slot {
     /// Id of the current context; 0 for a thread's base context until a token
     /// first needs its id.
     id: Cell<u64>,
-    /// The contexts entered below the current one, innermost last: their ids
-    /// and their maps as they were when the next context was entered.
-    outer: RefCell<Vec<(u64, Map)>>,
+    /// The async task (as told by the registered task probe) that entered
+    /// the current context; [`NO_TASK`] for a thread's base context and for
+    /// contexts entered outside of any task.
+    task: Cell<u64>,
+    /// The contexts entered below the current one, innermost last: their
+    /// ids, their maps as they were when the next context was entered, and
+    /// the tasks that entered them.
+    outer: RefCell<Vec<Frame>>,
 }
+
+/// A context entered below the current one.
+#[derive(Debug)]
+struct Frame {
+    id: u64,
+    map: Map,
+    task: u64,
+}
+
+/// The task of a context entered outside of any async task.
+pub(crate) const NO_TASK: u64 = 0;
 
 thread_local! {
     static CURRENT: Slot = const {
         Slot {
             map: RefCell::new(None),
             id: Cell::new(0),
+            task: Cell::new(NO_TASK),
             outer: RefCell::new(Vec::new()),
         }
     };
@@ -84,11 +101,10 @@ pub(crate) fn map_rc() -> Option<Rc<Map>> {
         .flatten()
 }
 
-/// Whether the current context is the thread's own (no context entered).
-pub(crate) fn in_base_context() -> bool {
-    CURRENT
-        .try_with(|slot| slot.outer.borrow().is_empty())
-        .unwrap_or(false)
+/// The task that entered the current context ([`NO_TASK`] for a base
+/// context), or `None` after teardown.
+pub(crate) fn entering_task() -> Option<u64> {
+    CURRENT.try_with(|slot| slot.task.get()).ok()
 }
 
 /// Whether the thread-local slot is usable (not destroyed yet).
@@ -142,21 +158,27 @@ pub(crate) struct Entered {
     depth: usize,
 }
 
-/// Makes `map` (the map of context `id`) current on this thread.
+/// Makes `map` (the map of context `id`) current on this thread, entered by
+/// async task `task` ([`NO_TASK`] if none).
 ///
 /// The previous context's id and map are pushed on the thread's stack of
 /// entered contexts, where [`entered_map`] can still read them.
 ///
 /// Returns `Err(map)` after teardown.
-pub(crate) fn enter(map: Map, id: u64) -> Result<Entered, Map> {
+pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
     let mut map = Some(map);
     CURRENT
         .try_with(|slot| {
             let map = map.take().expect("called once");
             let prev = swap_current(slot, map);
             let prev_id = slot.id.replace(id);
+            let prev_task = slot.task.replace(task);
             let mut outer = slot.outer.borrow_mut();
-            outer.push((prev_id, prev));
+            outer.push(Frame {
+                id: prev_id,
+                map: prev,
+                task: prev_task,
+            });
             Entered { depth: outer.len() }
         })
         .map_err(|_| map.take().expect("not taken by the failed access"))
@@ -204,7 +226,7 @@ impl Exited {
 /// The caller drops whatever it no longer needs after this returns, outside
 /// of any borrow of the slot.
 pub(crate) fn exit(entered: Entered) -> Exited {
-    let mut discarded: Vec<(u64, Map)> = Vec::new();
+    let mut discarded: Vec<Frame> = Vec::new();
     let mut displaced = None;
     let exited = CURRENT
         .try_with(|slot| {
@@ -221,13 +243,14 @@ pub(crate) fn exit(entered: Entered) -> Exited {
             // the next context was entered (the live one, since we could not
             // change it after); the current map belongs to the topmost.
             discarded = outer.split_off(entered.depth);
-            let (prev_id, prev) = outer.pop().expect("depth >= 1");
+            let prev = outer.pop().expect("depth >= 1");
             drop(outer);
-            slot.id.set(prev_id);
-            let current = swap_current(slot, prev);
+            slot.id.set(prev.id);
+            slot.task.set(prev.task);
+            let current = swap_current(slot, prev.map);
             let map = if out_of_order {
                 displaced = Some(current);
-                std::mem::take(&mut discarded[0].1)
+                std::mem::take(&mut discarded[0].map)
             } else {
                 current
             };
@@ -259,8 +282,8 @@ pub(crate) fn entered_map(id: u64) -> Option<Map> {
             outer
                 .iter()
                 .rev()
-                .find(|(outer_id, _)| *outer_id == id)
-                .map(|(_, map)| map.clone())
+                .find(|frame| frame.id == id)
+                .map(|frame| frame.map.clone())
         })
         .ok()
         .flatten()

@@ -160,6 +160,7 @@ mod map;
 #[cfg(feature = "rayon")]
 pub mod rayon;
 pub mod runtime;
+mod stats;
 mod sync;
 pub mod thread;
 mod token;
@@ -169,6 +170,7 @@ pub use context::{child_context, copy_context, Binding, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
 pub use handoff::Captured;
+pub use stats::live_contexts;
 pub use token::{Token, TokenGuard};
 pub use var::{ContextVar, VarBuilder, VarKey};
 

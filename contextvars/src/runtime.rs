@@ -26,38 +26,59 @@ use crate::error::EnterError;
 use crate::map::IdHasher;
 use crate::sync::{spin_loop, yield_now, AtomicUsize, Mutex, Ordering};
 
-static TASK_PROBE: OnceLock<fn() -> bool> = OnceLock::new();
+static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
 
-/// Registers `probe`, which tells whether the calling thread is currently
-/// running an async task.
+/// Registers `probe`, which tells which async task the calling thread is
+/// running, if any, as a non-zero number unique among the tasks alive.
 ///
-/// From then on, [`ContextVar::set`](crate::ContextVar::set) called in a task
-/// that runs in its thread's own context (no [`Context`] entered) panics, and
+/// From then on, every context records the task that entered it (none for
+/// contexts entered outside of tasks), and
+/// [`ContextVar::set`](crate::ContextVar::set) called in a task refuses to
+/// write into a context the task did not enter itself — the worker thread's
+/// own context, or a context entered around the whole runtime (a
+/// `LocalSet::run_until` future, a runtime driven inside [`Context::run`]) —
+/// since every task polled there shares it: `set` panics and
 /// [`ContextVar::try_set`](crate::ContextVar::try_set) returns
-/// [`SetError::NoTaskContext`](crate::SetError::NoTaskContext). Reading
-/// still works and sees the thread's context, which such tasks can then never
-/// have written to.
+/// [`SetError::NoTaskContext`](crate::SetError::NoTaskContext). Reading still
+/// works, and sees only what was set outside of tasks.
+///
+/// A task gets a context of its own from a [`WithContext`](crate::WithContext)
+/// wrapper, a [`Context::run`] inside the task, or a runtime hook that calls
+/// [`enter_task`].
 ///
 /// Only the first registration takes effect; returns whether this one did.
 ///
 /// # Examples
 ///
 /// ```
-/// fn in_task() -> bool {
-///     false // e.g. `tokio::task::try_id().is_some()`
+/// fn current_task() -> Option<u64> {
+///     None // e.g. derived from `tokio::task::try_id()`
 /// }
-/// contextvars::runtime::set_task_probe(in_task);
+/// contextvars::runtime::set_task_probe(current_task);
 /// ```
-pub fn set_task_probe(probe: fn() -> bool) -> bool {
+pub fn set_task_probe(probe: fn() -> Option<u64>) -> bool {
     TASK_PROBE.set(probe).is_ok()
 }
 
-/// Whether a `set` here would write into a worker thread's shared context
-/// from inside a task.
-pub(crate) fn in_task_without_context() -> bool {
+/// The task the calling thread runs, as the probe tells ([`current::NO_TASK`]
+/// without a probe or outside of tasks).
+#[inline]
+pub(crate) fn current_task() -> u64 {
     match TASK_PROBE.get() {
-        Some(probe) => current::in_base_context() && probe(),
-        None => false,
+        Some(probe) => probe().unwrap_or(current::NO_TASK),
+        None => current::NO_TASK,
+    }
+}
+
+/// Whether a `set` here would write, from inside a task, into a context the
+/// task did not enter.
+pub(crate) fn in_task_without_context() -> bool {
+    let Some(probe) = TASK_PROBE.get() else {
+        return false;
+    };
+    match probe() {
+        None | Some(current::NO_TASK) => false,
+        Some(task) => current::entering_task().is_some_and(|entered_by| entered_by != task),
     }
 }
 
@@ -114,8 +135,34 @@ pub struct Entered {
 /// assert!(V.try_get().is_err());
 /// assert_eq!(ctx.get(&V).as_deref(), Some(&1));
 /// ```
-pub fn enter(mut ctx: Context) -> Result<Entered, (EnterError, Context)> {
-    match ctx.enter_mut() {
+pub fn enter(ctx: Context) -> Result<Entered, (EnterError, Context)> {
+    enter_inner(ctx, current_task())
+}
+
+/// Like [`enter`], on behalf of async task `task` (as numbered by the
+/// registered [task probe](set_task_probe)): for a runtime's before-poll
+/// hook, which runs before the runtime tells the probe which task it polls.
+/// Code in that task can then `set` variables in `ctx`.
+///
+/// # Errors
+///
+/// As [`enter`].
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{runtime, Context};
+///
+/// let entered = runtime::enter_task(Context::new(), 42).unwrap();
+/// let ctx = entered.exit();
+/// assert!(ctx.is_empty());
+/// ```
+pub fn enter_task(ctx: Context, task: u64) -> Result<Entered, (EnterError, Context)> {
+    enter_inner(ctx, task)
+}
+
+fn enter_inner(mut ctx: Context, task: u64) -> Result<Entered, (EnterError, Context)> {
+    match ctx.enter_mut_for(task) {
         Ok(entered) => Ok(Entered {
             ctx: Some(ctx),
             entered: Some(entered),
