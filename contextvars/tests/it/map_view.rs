@@ -210,7 +210,7 @@ fn check_prefix_snapshot(snapshot: &Context, vars: &[Var], n: usize) {
 fn ten_thousand_vars_set_get_reset_and_snapshot_at_every_size() {
     const N: usize = 10_000;
     let vars = vars("t", N);
-    let sampled = |n: usize| n <= 70 || n % 500 == 0 || n >= N - 2;
+    let sampled = |n: usize| n <= 70 || n.is_multiple_of(500) || n >= N - 2;
     let mut snapshots = Vec::new();
 
     let ctx = Context::new();
