@@ -43,6 +43,8 @@ use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 use tracing::info;
 
+mod soak;
+
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// The steps every order logs, each exactly once (the backend logs the last).
@@ -58,6 +60,7 @@ struct Options {
     concurrency: u64,
     serve: bool,
     port: u16,
+    soak: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -66,12 +69,18 @@ fn parse_options() -> Result<Options, String> {
         concurrency: 64,
         serve: false,
         port: 8080,
+        soak: false,
     };
+    let mut requests_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
-            "--requests" => options.requests = parse_number(&value("--requests")?)?,
+            "--requests" => {
+                options.requests = parse_number(&value("--requests")?)?;
+                requests_given = true;
+            }
+            "--soak" => options.soak = true,
             "--concurrency" => options.concurrency = parse_number(&value("--concurrency")?)?,
             "--port" => {
                 options.port = value("--port")?
@@ -81,12 +90,15 @@ fn parse_options() -> Result<Options, String> {
             "--serve" => options.serve = true,
             "-h" | "--help" => {
                 return Err(
-                    "usage: contextvars-demo [--requests N] [--concurrency C] [--serve [--port P]]"
+                    "usage: contextvars-demo [--requests N] [--concurrency C] [--soak] [--serve [--port P]]"
                         .to_string(),
                 )
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if options.soak && !requests_given {
+        options.requests = 100_000;
     }
     if options.concurrency == 0 {
         return Err("--concurrency must be at least 1".to_string());
@@ -153,10 +165,42 @@ fn init_logging() {
 struct Frontend {
     backend: String,
     client: PropagateService<HttpClient>,
+    /// Inject the soak run's faults.
+    faults: bool,
 }
+
+/// The faults a soak run injects, by order number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The handler panics after it started its subtask.
+    Panic,
+    /// The backend is too slow: the handler's timeout cancels the call.
+    Timeout,
+    /// The client gives up (drops the connection) while the handler works.
+    ClientCancel,
+}
+
+impl Fault {
+    fn of(order: u64) -> Option<Fault> {
+        match order % 50 {
+            13 => Some(Fault::Panic),
+            17 => Some(Fault::Timeout),
+            23 => Some(Fault::ClientCancel),
+            _ => None,
+        }
+    }
+}
+
+/// The handler's budget for the backend call, and the shorter one of the
+/// orders whose backend call is made to time out (the backend then takes
+/// three times as long, so the outcome does not depend on the machine's load).
+const BACKEND_TIMEOUT: Duration = Duration::from_secs(10);
+const INJECTED_TIMEOUT: Duration = Duration::from_millis(40);
 
 #[derive(Debug, Default)]
 struct Backend {
+    /// Inject the soak run's faults.
+    faults: bool,
     /// What the backend received, by order number.
     received: Mutex<HashMap<u64, Received>>,
     /// Traceparents received by `/echo` (the W3C test-service protocol).
@@ -220,24 +264,46 @@ async fn order(
         REQUEST_ID.get().to_string()
     });
 
+    let fault = if app.faults { Fault::of(order) } else { None };
+    match fault {
+        Some(Fault::Panic) => panic!("injected panic in order {order}"),
+        // Long enough for the client to give up first.
+        Some(Fault::ClientCancel) => tokio::time::sleep(Duration::from_millis(60)).await,
+        _ => {}
+    }
+
     // The propagating client sends this request's ids along.
     let url = format!("{}/work/{order}", app.backend);
     let request = http::Request::post(url)
         .body(Full::default())
         .map_err(internal)?;
-    let response = app
-        .client
-        .clone()
-        .oneshot(request)
-        .await
-        .map_err(internal)?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(internal)?
-        .to_bytes();
-    let backend: BackendReply = serde_json::from_slice(&body).map_err(internal)?;
+    let call = async {
+        let response = app
+            .client
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(internal)?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(internal)?
+            .to_bytes();
+        serde_json::from_slice::<BackendReply>(&body).map_err(internal)
+    };
+    let budget = if fault == Some(Fault::Timeout) {
+        INJECTED_TIMEOUT
+    } else {
+        BACKEND_TIMEOUT
+    };
+    let backend = match tokio::time::timeout(budget, call).await {
+        Ok(reply) => reply?,
+        Err(_) => {
+            info!(order, step = "timeout", "the backend is too slow");
+            return Err((StatusCode::GATEWAY_TIMEOUT, "backend timeout".to_string()));
+        }
+    };
 
     let subtask_request_id = subtask.await.map_err(internal)?;
     let blocking_request_id = blocking.await.map_err(internal)?;
@@ -308,6 +374,9 @@ async fn work(
         },
     );
     info!(order, step = "backend", "backend work");
+    if backend.faults && Fault::of(order) == Some(Fault::Timeout) {
+        tokio::time::sleep(INJECTED_TIMEOUT * 3).await;
+    }
     let trace = TRACE.get();
     Json(BackendReply {
         request_id: REQUEST_ID.get().to_string(),
@@ -337,10 +406,13 @@ struct Services {
     state: Arc<Backend>,
 }
 
-async fn start_services(frontend_port: u16) -> std::io::Result<Services> {
+async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Services> {
     let backend_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let backend_url = format!("http://{}", backend_listener.local_addr()?);
-    let state = Arc::new(Backend::default());
+    let state = Arc::new(Backend {
+        faults,
+        ..Backend::default()
+    });
     let backend_app = Router::new()
         .route("/work/{order}", post(work))
         .route("/echo", post(echo))
@@ -353,6 +425,7 @@ async fn start_services(frontend_port: u16) -> std::io::Result<Services> {
         client: ServiceBuilder::new()
             .layer(PropagateLayer::new())
             .service(http_client()),
+        faults,
     };
     let frontend_listener = TcpListener::bind(("127.0.0.1", frontend_port)).await?;
     let frontend_url = format!("http://{}", frontend_listener.local_addr()?);
@@ -360,6 +433,9 @@ async fn start_services(frontend_port: u16) -> std::io::Result<Services> {
         .route("/api/orders/{order}", get(order))
         .route("/test", post(w3c_test))
         .with_state(frontend)
+        // Inside the request's context: a panicking handler becomes a 500
+        // that still carries the request id.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(RequestContextLayer::new());
     tokio::spawn(async move { axum::serve(frontend_listener, frontend_app).await });
 
@@ -376,6 +452,8 @@ async fn start_services(frontend_port: u16) -> std::io::Result<Services> {
 #[derive(Debug)]
 struct Outcome {
     order: u64,
+    /// The client gave up waiting (an injected client cancellation).
+    cancelled: bool,
     sent: Sent,
     status: Option<StatusCode>,
     header_id: Option<String>,
@@ -407,7 +485,7 @@ fn random_hex(state: &mut u64, digits: usize) -> String {
     out
 }
 
-async fn send_order(client: &HttpClient, base: &str, order: u64) -> Outcome {
+async fn send_order(client: &HttpClient, base: &str, order: u64, faults: bool) -> Outcome {
     let mut seed = order.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
     let sent = match order % 10 {
         7 => Sent::TraceParent {
@@ -428,6 +506,7 @@ async fn send_order(client: &HttpClient, base: &str, order: u64) -> Outcome {
     }
     let mut outcome = Outcome {
         order,
+        cancelled: false,
         sent,
         status: None,
         header_id: None,
@@ -436,7 +515,20 @@ async fn send_order(client: &HttpClient, base: &str, order: u64) -> Outcome {
     let Ok(request) = request.body(Full::default()) else {
         return outcome;
     };
-    let Ok(response) = client.request(request).await else {
+    let response = if faults && Fault::of(order) == Some(Fault::ClientCancel) {
+        // Give up while the handler still works: the connection is dropped
+        // mid-request.
+        match tokio::time::timeout(Duration::from_millis(15), client.request(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                outcome.cancelled = true;
+                return outcome;
+            }
+        }
+    } else {
+        client.request(request).await
+    };
+    let Ok(response) = response else {
         return outcome;
     };
     outcome.status = Some(response.status());
@@ -451,20 +543,27 @@ async fn send_order(client: &HttpClient, base: &str, order: u64) -> Outcome {
     outcome
 }
 
-async fn drive(base: &str, requests: u64, concurrency: u64) -> Vec<Outcome> {
+/// Sends orders `orders` with `concurrency` of them in flight at a time.
+async fn drive(
+    base: &str,
+    orders: std::ops::Range<u64>,
+    concurrency: u64,
+    faults: bool,
+) -> Vec<Outcome> {
     let client = http_client();
-    let next = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(orders.start));
+    let end = orders.end;
     let mut workers = Vec::new();
-    for _ in 0..concurrency.min(requests.max(1)) {
+    for _ in 0..concurrency.min((end - orders.start).max(1)) {
         let (client, next, base) = (client.clone(), next.clone(), base.to_owned());
         workers.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
             loop {
                 let order = next.fetch_add(1, Ordering::Relaxed);
-                if order >= requests {
+                if order >= end {
                     break outcomes;
                 }
-                outcomes.push(send_order(&client, &base, order).await);
+                outcomes.push(send_order(&client, &base, order, faults).await);
             }
         }));
     }
@@ -681,7 +780,7 @@ async fn check_w3c_test_endpoint(services: &Services) -> Result<String, String> 
 }
 
 async fn run_load(options: &Options) -> ExitCode {
-    let services = match start_services(0).await {
+    let services = match start_services(0, false).await {
         Ok(services) => services,
         Err(err) => {
             eprintln!("cannot start the services: {err}");
@@ -693,7 +792,13 @@ async fn run_load(options: &Options) -> ExitCode {
         services.frontend, services.backend, options.requests, options.concurrency
     );
     let started = Instant::now();
-    let outcomes = drive(&services.frontend, options.requests, options.concurrency).await;
+    let outcomes = drive(
+        &services.frontend,
+        0..options.requests,
+        options.concurrency,
+        false,
+    )
+    .await;
     let elapsed = started.elapsed();
     let w3c = check_w3c_test_endpoint(&services).await;
 
@@ -780,7 +885,7 @@ async fn run_load(options: &Options) -> ExitCode {
 
 async fn serve(options: &Options) -> ExitCode {
     ECHO_LOG.store(true, Ordering::Relaxed);
-    let services = match start_services(options.port).await {
+    let services = match start_services(options.port, false).await {
         Ok(services) => services,
         Err(err) => {
             eprintln!("cannot start the services: {err}");
@@ -828,6 +933,8 @@ fn main() -> ExitCode {
     runtime.block_on(contextvars_tokio::root(async {
         if options.serve {
             serve(&options).await
+        } else if options.soak {
+            soak::run(&options).await
         } else {
             run_load(&options).await
         }

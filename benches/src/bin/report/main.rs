@@ -1,0 +1,497 @@
+//! The side-by-side report: `cargo run --release -p contextvars-benches --bin report`.
+//!
+//! Times `contextvars` and its alternatives in one process (see
+//! `contextvars_benches::harness` for the method), times CPython's
+//! `contextvars` through `python3` when it is installed, prints one table per
+//! group (ns per operation, allocations per operation, ratio to each
+//! baseline of the group), the definitions of the summary ratios with their
+//! targets, and ends with exactly one line:
+//!
+//! ```text
+//! get_vs_otel=R set_reset_vs_otel=R copy_flat=R poll_vs_task_local=R spawn_vs_tokio=R http_vs_bare=R get_vs_cpython=R
+//! ```
+//!
+//! Build with `RUSTFLAGS="--cfg tokio_unstable"` to include the automatic
+//! (task-hook) mode of `contextvars-tokio`.
+//!
+//! For profilers: `report --only ID [ITERATIONS]` runs the one benchmark whose
+//! id is `ID` (ids are listed by `report --list`) for `ITERATIONS` iterations
+//! (default 1,000,000) and prints its time, e.g.
+//! `valgrind --tool=callgrind target/release/report --only poll.with_context.1 100000`.
+
+mod alloc;
+mod suite;
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use contextvars_benches::cpython::{self, PyReport};
+use contextvars_benches::harness::{measure, AllocProbe, Config, Measured, MeasuredGroup, Role};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// One ratio of the summary line.
+struct Ratio {
+    key: &'static str,
+    /// Exactly what is divided by what.
+    definition: &'static str,
+    /// The target: the ratio must be at most this.
+    target: Option<f64>,
+    value: Option<f64>,
+}
+
+/// `get_vs_otel`: our borrowing read (`var.with(|v| *v)`) in a context of 1
+/// variable / OpenTelemetry's `Context::map_current(|c| c.get::<T>())` with
+/// one entry attached. Neither clones the value.
+const GET_VS_OTEL: &str = "median of `var.with(|v| *v)` [1 var] / median of OTel \
+    `Context::map_current(|c| c.get::<T>())` [1 entry]";
+/// `set_reset_vs_otel`: our `var.reset(&var.set(v))` in an unshared context
+/// of 1 variable (the value's `Arc` allocation included) / OpenTelemetry's
+/// `Context::current_with_value(v).attach()` followed by dropping the guard,
+/// overwriting an entry of the same type in a context of one entry.
+const SET_RESET_VS_OTEL: &str = "median of `var.reset(&var.set(v))` in an unshared context \
+    [1 var] / median of OTel `Context::current_with_value(v).attach()` + drop guard [1 entry]";
+/// `copy_flat`: `copy_context()` (+drop) in a context of 1,024 variables /
+/// the same in a context of 1 variable.
+const COPY_FLAT: &str =
+    "median of `copy_context()` [1024 vars] / median of `copy_context()` [1 var]";
+/// `poll_vs_task_local`: gross time of one poll of `WithContext` (owned
+/// context of 1 variable) around `AlwaysPending` / gross time of one poll of
+/// tokio's `TL.scope(1u64, AlwaysPending)`; both polled with `Waker::noop()`
+/// and no runtime, the inner future's own poll included.
+const POLL_VS_TASK_LOCAL: &str = "median per-poll time of `WithContext` (owned context, 1 var) \
+    around AlwaysPending / median per-poll time of tokio `task_local` u64 `KEY.scope(v, \
+    AlwaysPending)`; same hand-written always-Pending future, Waker::noop(), no runtime";
+/// `spawn_vs_tokio`: `contextvars_tokio::spawn(async {}).await` /
+/// `tokio::spawn(async {}).await`, on a current_thread runtime, both looped
+/// by the same `block_on` future inside a `contextvars_tokio::root` context
+/// that binds one variable.
+const SPAWN_VS_TOKIO: &str = "median of `contextvars_tokio::spawn(async {}).await` / median of \
+    `tokio::spawn(async {}).await`, current_thread runtime, same spawner (a root context \
+    binding 1 var)";
+/// `http_vs_bare`: requests/s of axum behind the `contextvars-tower` layer /
+/// requests/s of bare axum. Not measured yet.
+const HTTP_VS_BARE: &str = "requests/s of axum behind the contextvars-tower layer / requests/s \
+    of bare axum (NA: the layer does not exist yet, see suite::measure_http)";
+/// `get_vs_cpython`: our `var.get()` (an `Arc` clone, +drop) in a context of
+/// 1 variable / CPython's `var.get()` in a context of 1 variable, minus
+/// `timeit`'s empty-loop time (`pass`). Both return a new strong reference.
+const GET_VS_CPYTHON: &str = "median of `var.get()` (Arc clone +drop) [1 var] / (median of \
+    CPython `var.get()` [1 var] - median of timeit `pass`); both hand out a new reference";
+
+fn main() {
+    let started = Instant::now();
+    // A service using contextvars-tokio has its task probe installed, which
+    // `set` consults: measure with it, as deployed.
+    contextvars_tokio::install();
+    let _ = contextvars_benches::fixtures::vars();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--list") => return list(),
+        Some("--only") => return only(&args[1..]),
+        Some(other) => {
+            eprintln!(
+                "unknown argument {other:?}; usage: report [--list | --only ID [ITERATIONS]]"
+            );
+            std::process::exit(2);
+        }
+        None => {}
+    }
+
+    let config = Config::default();
+    let probe: AllocProbe<'_> = &alloc::count_allocs;
+    let mut groups = Vec::new();
+    for group in suite::groups() {
+        eprintln!(
+            "[{:5.1}s] measuring {} ({} benchmarks)",
+            started.elapsed().as_secs_f64(),
+            group.title,
+            group.benches.len()
+        );
+        groups.push(measure(group, &config, Some(probe)));
+    }
+    eprintln!(
+        "[{:5.1}s] timing CPython through python3",
+        started.elapsed().as_secs_f64()
+    );
+    let python = cpython::run(config.reps, config.rep_target);
+    let http = suite::measure_http();
+
+    let mut out = String::new();
+    header(&mut out, &config);
+    for group in &groups {
+        table(&mut out, group);
+    }
+    if !suite::AUTO_MODE {
+        out.push_str(
+            "## automatic mode (tokio_unstable task hooks)\n\nNot measured: build with \
+             `RUSTFLAGS=\"--cfg tokio_unstable\"` (e.g. with CARGO_TARGET_DIR=target/unstable).\n\n",
+        );
+    }
+    python_table(&mut out, &groups, python.as_ref());
+    out.push_str(
+        "## HTTP\n\nNot measured yet: the tower layer of contextvars-tower is being written; ",
+    );
+    out.push_str("suite::measure_http() is where the axum comparison goes.\n\n");
+
+    let ratios = ratios(&groups, python.as_ref().ok(), http);
+    checks(&mut out, &groups, &ratios);
+    out.push_str(&format!(
+        "Total time of the report: {:.1} s.\n\n",
+        started.elapsed().as_secs_f64()
+    ));
+    let last: Vec<String> = ratios
+        .iter()
+        .map(|r| format!("{}={}", r.key, fmt_ratio(r.value)))
+        .collect();
+    out.push_str(&last.join(" "));
+    out.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .expect("write the report to stdout");
+}
+
+/// Prints the id and name of every benchmark.
+fn list() {
+    for group in suite::groups() {
+        for bench in group.benches {
+            println!("{}\t{}", bench.id, bench.name);
+        }
+    }
+}
+
+/// Runs one benchmark once, for a profiler.
+fn only(args: &[String]) {
+    let Some(id) = args.first() else {
+        eprintln!("usage: report --only ID [ITERATIONS]");
+        std::process::exit(2);
+    };
+    let iters: u64 = match args.get(1).map(|n| n.parse()) {
+        None => 1_000_000,
+        Some(Ok(n)) => n,
+        Some(Err(err)) => {
+            eprintln!("bad iteration count: {err}");
+            std::process::exit(2);
+        }
+    };
+    let Some(mut bench) = suite::groups()
+        .into_iter()
+        .flat_map(|g| g.benches)
+        .find(|b| b.id == *id)
+    else {
+        eprintln!("no benchmark with id {id:?}; see report --list");
+        std::process::exit(2);
+    };
+    let elapsed = bench.run(iters);
+    println!(
+        "{}: {} iterations, {:.2} ns/op",
+        bench.name,
+        iters,
+        elapsed.as_secs_f64() * 1e9 / iters as f64
+    );
+}
+
+fn header(out: &mut String, config: &Config) {
+    out.push_str("# contextvars: side-by-side report\n\n");
+    out.push_str(&format!(
+        "Method: each benchmark calibrated to ~{} ms per repetition (at most {} iterations), \
+         one warm-up round, then {} repetitions interleaved round-robin within each group; \
+         ns/op is the median (min in parentheses). Ratios are median / median of the named \
+         baseline, in the same run. allocs/op: heap allocations per operation, counted in a \
+         separate untimed pass (difference of a 2,100- and a 100-iteration run). {} CPUs; \
+         automatic mode {}.\n\n",
+        config.rep_target.as_millis(),
+        config.max_iters,
+        config.reps,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if suite::AUTO_MODE {
+            "measured (built with --cfg tokio_unstable)"
+        } else {
+            "not built"
+        },
+    ));
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns < 10.0 {
+        format!("{ns:.2}")
+    } else if ns < 100.0 {
+        format!("{ns:.1}")
+    } else {
+        format!("{ns:.0}")
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    match r {
+        Some(r) if r < 0.1 => format!("{r:.3}"),
+        Some(r) => format!("{r:.2}"),
+        None => "NA".into(),
+    }
+}
+
+fn fmt_allocs(a: Option<f64>) -> String {
+    match a {
+        Some(a) if a == a.round() => format!("{a:.0}"),
+        Some(a) => format!("{a:.2}"),
+        None => "-".into(),
+    }
+}
+
+fn table(out: &mut String, group: &MeasuredGroup) {
+    let baselines: Vec<(&'static str, f64)> = group
+        .rows
+        .iter()
+        .filter_map(|r| match r.role {
+            Role::Baseline(label) => Some((label, r.median_ns)),
+            _ => None,
+        })
+        .collect();
+    out.push_str(&format!("## {}\n\n{}\n\n", group.title, group.note));
+    out.push_str("| | benchmark | ns/op median (min) | allocs/op |");
+    for (label, _) in &baselines {
+        out.push_str(&format!(" vs {label} |"));
+    }
+    out.push_str("\n|---|---|---:|---:|");
+    for _ in &baselines {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for row in &group.rows {
+        let tag = match row.role {
+            Role::Ours => "**ours**",
+            Role::Baseline(_) => "baseline",
+            Role::Info => "",
+        };
+        out.push_str(&format!(
+            "| {tag} | {} | {} ({}) | {} |",
+            row.name,
+            fmt_ns(row.median_ns),
+            fmt_ns(row.min_ns),
+            fmt_allocs(row.allocs_per_op)
+        ));
+        for (_, base) in &baselines {
+            out.push_str(&format!(" {:.2}x |", row.median_ns / base));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+fn find<'a>(groups: &'a [MeasuredGroup], id: &str) -> Option<&'a Measured> {
+    groups.iter().flat_map(|g| &g.rows).find(|r| r.id == id)
+}
+
+fn median_of(groups: &[MeasuredGroup], id: &str) -> Option<f64> {
+    find(groups, id).map(|r| r.median_ns)
+}
+
+fn python_table(out: &mut String, groups: &[MeasuredGroup], python: Result<&PyReport, &String>) {
+    out.push_str("## CPython contextvars (python3 subprocess, timeit)\n\n");
+    let py = match python {
+        Ok(py) => py,
+        Err(err) => {
+            out.push_str(&format!("Not measured: {err}.\n\n"));
+            return;
+        }
+    };
+    out.push_str(&format!(
+        "CPython {}. \"net\" = median - median of `pass` (timeit's loop); for `ctx.run(f)`, \
+         net = median - median of a bare `f()` call. Ratio = our median / CPython net.\n\n",
+        py.version
+    ));
+    out.push_str(
+        "| CPython statement | CPython ns median (min) | net ns | ours | our ns | ours / CPython net |\n\
+         |---|---:|---:|---|---:|---:|\n",
+    );
+    let rows: [(&str, &str, &str); 10] = [
+        ("pass", "timeit loop overhead: `pass`", ""),
+        ("get.1", "`var.get()` [1 var]", "get.arc.1"),
+        ("get.1", "`var.get()` [1 var]", "get.with.1"),
+        ("get.1024", "`var.get()` [1024 vars]", "get.arc.1024"),
+        (
+            "get_default.1",
+            "`var.get()` unset, default [1 var]",
+            "get_default.arc.1",
+        ),
+        (
+            "set_reset.1",
+            "`var.reset(var.set(1))` [1 var]",
+            "set_reset.unshared.1",
+        ),
+        (
+            "set_reset.16",
+            "`var.reset(var.set(1))` [16 vars]",
+            "set_reset.unshared.16",
+        ),
+        (
+            "set_reset.1024",
+            "`var.reset(var.set(1))` [1024 vars]",
+            "set_reset.unshared.1024",
+        ),
+        ("copy.1", "`copy_context()` [1 var]", "copy.1"),
+        ("copy.1024", "`copy_context()` [1024 vars]", "copy.1024"),
+    ];
+    let run_net = match (py.row("run.1"), py.row("call.1")) {
+        (Some(run), Some(call)) => Some((run.median_ns - call.median_ns).max(0.0)),
+        _ => None,
+    };
+    let all = rows.iter().map(|&(id, label, ours)| {
+        let net = if id == "pass" { None } else { py.net(id) };
+        (id, label.to_string(), ours, net)
+    });
+    let all = all.chain(std::iter::once((
+        "run.1",
+        "`snap.run(f)` no-op f, net of `f()` [1 var]".to_string(),
+        "run.1",
+        run_net,
+    )));
+    for (id, label, ours, net) in all {
+        let Some(row) = py.row(id) else { continue };
+        let our = find(groups, ours);
+        out.push_str(&format!(
+            "| {label} | {} ({}) | {} | {} | {} | {} |\n",
+            fmt_ns(row.median_ns),
+            fmt_ns(row.min_ns),
+            net.map_or("-".into(), fmt_ns),
+            our.map_or(String::new(), |r| r.name.clone()),
+            our.map_or("-".into(), |r| fmt_ns(r.median_ns)),
+            match (our, net) {
+                (Some(r), Some(net)) if net > 0.0 => format!("{:.3}", r.median_ns / net),
+                _ => "-".into(),
+            }
+        ));
+    }
+    out.push('\n');
+}
+
+fn ratios(
+    groups: &[MeasuredGroup],
+    python: Option<&PyReport>,
+    http: Option<suite::HttpResult>,
+) -> Vec<Ratio> {
+    let div = |a: &str, b: &str| Some(median_of(groups, a)? / median_of(groups, b)?);
+    vec![
+        Ratio {
+            key: "get_vs_otel",
+            definition: GET_VS_OTEL,
+            target: Some(0.35),
+            value: div("get.with.1", "otel.map_current"),
+        },
+        Ratio {
+            key: "set_reset_vs_otel",
+            definition: SET_RESET_VS_OTEL,
+            target: Some(0.25),
+            value: div("set_reset.unshared.1", "otel.set_reset"),
+        },
+        Ratio {
+            key: "copy_flat",
+            definition: COPY_FLAT,
+            target: Some(1.2),
+            value: div("copy.1024", "copy.1"),
+        },
+        Ratio {
+            key: "poll_vs_task_local",
+            definition: POLL_VS_TASK_LOCAL,
+            target: Some(1.5),
+            value: div("poll.with_context.1", "poll.task_local"),
+        },
+        Ratio {
+            key: "spawn_vs_tokio",
+            definition: SPAWN_VS_TOKIO,
+            target: Some(1.06),
+            value: div("spawn.ct.contextvars", "spawn.ct.tokio"),
+        },
+        Ratio {
+            key: "http_vs_bare",
+            definition: HTTP_VS_BARE,
+            target: None,
+            value: http.map(|h| h.layered_rps / h.bare_rps),
+        },
+        Ratio {
+            key: "get_vs_cpython",
+            definition: GET_VS_CPYTHON,
+            target: Some(0.15),
+            value: python.and_then(|py| {
+                let net = py.net("get.1").filter(|&net| net > 0.0)?;
+                Some(median_of(groups, "get.arc.1")? / net)
+            }),
+        },
+    ]
+}
+
+fn checks(out: &mut String, groups: &[MeasuredGroup], ratios: &[Ratio]) {
+    out.push_str("## Summary ratios (ours / theirs) and targets\n\n");
+    out.push_str("| ratio | definition | value | target | |\n|---|---|---:|---:|---|\n");
+    for r in ratios {
+        let verdict = match (r.value, r.target) {
+            (Some(v), Some(t)) if v <= t => "met",
+            (Some(_), Some(_)) => "**MISSED**",
+            (None, _) => "not measured",
+            (Some(_), None) => "",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {verdict} |\n",
+            r.key,
+            r.definition,
+            fmt_ratio(r.value),
+            r.target.map_or("-".into(), |t| format!("≤ {t}")),
+        ));
+    }
+    // Allocation-free reads and copies.
+    let alloc_rows: Vec<&Measured> = groups
+        .iter()
+        .flat_map(|g| &g.rows)
+        .filter(|r| {
+            r.role == Role::Ours
+                && ["get.", "get_default.", "copy.", "child_context."]
+                    .iter()
+                    .any(|p| r.id.starts_with(p))
+        })
+        .collect();
+    let allocating: Vec<String> = alloc_rows
+        .iter()
+        .filter(|r| r.allocs_per_op.is_some_and(|a| a > 0.0))
+        .map(|r| format!("{} ({} allocs/op)", r.name, fmt_allocs(r.allocs_per_op)))
+        .collect();
+    out.push_str(&format!(
+        "| get/copy allocs | allocations per op of every `get`, `with`, `copy_context` and \
+         `child_context` row ({} rows) | {} | 0 | {} |\n",
+        alloc_rows.len(),
+        if allocating.is_empty() {
+            "0".to_string()
+        } else {
+            allocating.join("; ")
+        },
+        if allocating.is_empty() {
+            "met"
+        } else {
+            "**MISSED**"
+        },
+    ));
+    for (id, what) in [
+        (
+            "set_reset.unshared.1024",
+            "set + reset, unshared [1024 vars]",
+        ),
+        (
+            "set_reset.after_copy.1024",
+            "copy + set + reset right after the copy [1024 vars]",
+        ),
+    ] {
+        let ns = median_of(groups, id);
+        out.push_str(&format!(
+            "| set at 1024 vars | {what}, median ns | {} | < 1000 ns | {} |\n",
+            ns.map_or("NA".into(), fmt_ns),
+            match ns {
+                Some(ns) if ns < 1000.0 => "met",
+                Some(_) => "**MISSED**",
+                None => "not measured",
+            }
+        ));
+    }
+    out.push('\n');
+}

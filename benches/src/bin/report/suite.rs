@@ -1,0 +1,713 @@
+//! The report's benchmarks, group by group.
+//!
+//! Every routine takes an iteration count and returns the time of the timed
+//! loop only; contexts, wrappers and runtimes are set up outside of it.
+//! `contextvars` rows run in a context that binds the first `n` of
+//! [`vars`](contextvars_benches::fixtures::vars) (entered with
+//! `Context::run` around the loop) and use the last of them
+//! ([`target`]): see `fixtures`.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contextvars::{child_context, copy_context, WithContext};
+use contextvars_benches::fixtures::{
+    context_with, otel_context, poll_noop, target, AlwaysPending, OtelValue, DEFAULTED, SIZES,
+    TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
+};
+use contextvars_benches::harness::{time_loop, Bench, Group, Routine};
+use tokio::runtime::{Builder, Runtime};
+
+/// "1 var", "4 vars", …
+fn vars_label(n: usize) -> String {
+    if n == 1 {
+        "1 var".into()
+    } else {
+        format!("{n} vars")
+    }
+}
+
+fn routine(f: impl FnMut(u64) -> Duration + 'static) -> Routine {
+    Box::new(f)
+}
+
+/// Every group, in the order of the report.
+pub(crate) fn groups() -> Vec<Group> {
+    let mut groups = vec![
+        get(),
+        set_reset(),
+        copy(),
+        run(),
+        poll(),
+        spawn_current_thread(),
+        spawn_multi_thread(),
+    ];
+    groups.extend(auto());
+    groups
+}
+
+/// Runs `f` with an OpenTelemetry context of one entry attached.
+fn in_otel_context<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = otel_context().attach();
+    f()
+}
+
+/// Runs `f` in `TLS_ARC` holding a value.
+fn with_tls_arc<R>(f: impl FnOnce() -> R) -> R {
+    TLS_ARC.with(|slot| *slot.borrow_mut() = Some(Arc::new(1)));
+    let r = f();
+    TLS_ARC.with(|slot| slot.borrow_mut().take());
+    r
+}
+
+fn get() -> Group {
+    let mut b = vec![
+        Bench::baseline(
+            "tls.cell.get",
+            "Cell",
+            "thread_local! Cell<u64> get (const init)",
+            routine(|n| time_loop(n, |_| TLS_CELL.with(Cell::get))),
+        ),
+        Bench::baseline(
+            "tls.refcell.read",
+            "RefCell",
+            "thread_local! RefCell<Option<Arc<u64>>> borrow + read",
+            routine(|n| {
+                with_tls_arc(|| time_loop(n, |_| TLS_ARC.with(|s| s.borrow().as_deref().copied())))
+            }),
+        ),
+        Bench::info(
+            "tls.refcell.clone",
+            "thread_local! RefCell<Option<Arc<u64>>> borrow + Arc clone (+drop)",
+            routine(|n| with_tls_arc(|| time_loop(n, |_| TLS_ARC.with(|s| s.borrow().clone())))),
+        ),
+        Bench::baseline(
+            "tl.with",
+            "task_local",
+            "task_local u64: KEY.with(|v| *v) inside sync_scope",
+            routine(|n| TL_U64.sync_scope(1, || time_loop(n, |_| TL_U64.with(|v| *v)))),
+        ),
+        Bench::info(
+            "tl.arc.clone",
+            "task_local Arc<u64>: KEY.with(|a| a.clone()) (+drop)",
+            routine(|n| {
+                TL_ARC.sync_scope(Arc::new(1), || time_loop(n, |_| TL_ARC.with(Arc::clone)))
+            }),
+        ),
+        Bench::baseline(
+            "otel.map_current",
+            "OTel",
+            "OTel Context::map_current(|c| c.get::<T>()) [1 entry]",
+            routine(|n| {
+                in_otel_context(|| {
+                    time_loop(n, |_| {
+                        opentelemetry::Context::map_current(|c| c.get::<OtelValue>().map(|v| v.0))
+                    })
+                })
+            }),
+        ),
+        Bench::info(
+            "otel.current",
+            "OTel Context::current() (+drop) [1 entry]",
+            routine(|n| in_otel_context(|| time_loop(n, |_| opentelemetry::Context::current()))),
+        ),
+        Bench::info(
+            "otel.current.get",
+            "OTel Context::current().get::<T>() (+drop) [1 entry]",
+            routine(|n| {
+                in_otel_context(|| {
+                    time_loop(n, |_| {
+                        opentelemetry::Context::current()
+                            .get::<OtelValue>()
+                            .map(|v| v.0)
+                    })
+                })
+            }),
+        ),
+    ];
+    for size in SIZES {
+        let ctx = context_with(size);
+        let var = target(size);
+        b.push(Bench::ours(
+            format!("get.with.{size}"),
+            format!("var.with(|v| *v) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).with(|v| *v)))),
+        ));
+    }
+    for size in SIZES {
+        let ctx = context_with(size);
+        let var = target(size);
+        b.push(Bench::ours(
+            format!("get.arc.{size}"),
+            format!("var.get() -> Arc clone (+drop) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).get()))),
+        ));
+    }
+    for size in [1, 1024] {
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("get_default.with.{size}"),
+            format!("unset, default: var.with(|v| *v) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).with(|v| *v)))),
+        ));
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("get_default.arc.{size}"),
+            format!("unset, default: var.get() (+drop) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).get()))),
+        ));
+    }
+    Group {
+        title: "get: read a variable of the current context".into(),
+        note: "OTel rows read the current OpenTelemetry context with one entry attached. \
+               Ours read the last variable bound in a context of N variables."
+            .into(),
+        benches: b,
+    }
+}
+
+fn set_reset() -> Group {
+    let mut b = vec![
+        Bench::baseline(
+            "tls.cell.set",
+            "Cell",
+            "thread_local! Cell<u64> set",
+            routine(|n| time_loop(n, |i| TLS_CELL.with(|c| c.set(i)))),
+        ),
+        Bench::baseline(
+            "tls.refcell.swap",
+            "RefCell",
+            "thread_local! RefCell<Option<Arc<u64>>> swap in + swap back",
+            routine(|n| {
+                let mut other = Some(Arc::new(2));
+                with_tls_arc(|| {
+                    time_loop(n, |_| {
+                        TLS_ARC.with(|s| {
+                            let prev = s.replace(other.take());
+                            other = s.replace(prev);
+                        })
+                    })
+                })
+            }),
+        ),
+        Bench::baseline(
+            "tl.sync_scope",
+            "task_local",
+            "task_local u64: KEY.sync_scope(v, || ()) (enter + exit)",
+            routine(|n| time_loop(n, |i| TL_U64.sync_scope(i, || black_box(0)))),
+        ),
+        Bench::info(
+            "tl.sync_scope.arc",
+            "task_local Arc<u64>: KEY.sync_scope(arc.clone(), || ())",
+            routine(|n| {
+                let arc = Arc::new(1);
+                time_loop(n, |_| TL_ARC.sync_scope(arc.clone(), || black_box(0)))
+            }),
+        ),
+        Bench::baseline(
+            "otel.set_reset",
+            "OTel",
+            "OTel Context::current_with_value(v).attach() + drop guard [1 entry, same type]",
+            routine(|n| {
+                in_otel_context(|| {
+                    time_loop(n, |i| {
+                        drop(opentelemetry::Context::current_with_value(OtelValue(i)).attach())
+                    })
+                })
+            }),
+        ),
+    ];
+    for size in SIZES {
+        let ctx = context_with(size);
+        let var = target(size);
+        b.push(Bench::ours(
+            format!("set_reset.unshared.{size}"),
+            format!(
+                "var.reset(&var.set(v)), unshared context [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| {
+                ctx.run(|| {
+                    time_loop(n, |i| {
+                        let token = var.set(i);
+                        var.reset(&token)
+                    })
+                })
+            }),
+        ));
+    }
+    for size in SIZES {
+        let ctx = context_with(size);
+        let var = target(size);
+        b.push(Bench::ours(
+            format!("set_reset.after_copy.{size}"),
+            format!(
+                "copy_context(); set; reset; drop copy [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| {
+                ctx.run(|| {
+                    time_loop(n, |i| {
+                        let copy = copy_context();
+                        let token = var.set(i);
+                        let reset = var.reset(&token);
+                        drop(copy);
+                        reset
+                    })
+                })
+            }),
+        ));
+    }
+    let ctx = context_with(1);
+    let var = target(1);
+    b.push(Bench::ours(
+        "scope.1",
+        "var.scope(v, || ()) [1 var]",
+        routine(move |n| ctx.run(|| time_loop(n, |i| var.scope(i, || black_box(0))))),
+    ));
+    Group {
+        title: "set + reset: write a variable and undo it".into(),
+        note: "Ours overwrite the last variable of a context of N variables, allocating the \
+               value's Arc; \"unshared\" is the steady state of a context no copy shares. OTel \
+               overwrites an entry of the same type in a context of one entry."
+            .into(),
+        benches: b,
+    }
+}
+
+fn copy() -> Group {
+    let mut b = vec![
+        Bench::baseline(
+            "tls.refcell.clone",
+            "RefCell",
+            "thread_local! RefCell<Option<Arc<u64>>> borrow + Arc clone (+drop)",
+            routine(|n| with_tls_arc(|| time_loop(n, |_| TLS_ARC.with(|s| s.borrow().clone())))),
+        ),
+        Bench::baseline(
+            "tl.arc.clone",
+            "task_local",
+            "task_local Arc<u64>: KEY.with(|a| a.clone()) (+drop)",
+            routine(|n| {
+                TL_ARC.sync_scope(Arc::new(1), || time_loop(n, |_| TL_ARC.with(Arc::clone)))
+            }),
+        ),
+        Bench::baseline(
+            "otel.current",
+            "OTel",
+            "OTel Context::current() (+drop) [1 entry]",
+            routine(|n| in_otel_context(|| time_loop(n, |_| opentelemetry::Context::current()))),
+        ),
+    ];
+    for size in SIZES {
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("copy.{size}"),
+            format!("copy_context() (+drop) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| copy_context()))),
+        ));
+    }
+    for size in [1, 1024] {
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("child_context.{size}"),
+            format!("child_context() (+drop) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| child_context()))),
+        ));
+    }
+    Group {
+        title: "copy_context: snapshot the current context".into(),
+        note: "OTel's snapshot is Context::current(), a clone of the current context.".into(),
+        benches: b,
+    }
+}
+
+fn run() -> Group {
+    let mut b = vec![
+        Bench::baseline(
+            "tl.sync_scope",
+            "task_local",
+            "task_local u64: KEY.sync_scope(v, || 0)",
+            routine(|n| time_loop(n, |i| TL_U64.sync_scope(i, || black_box(0)))),
+        ),
+        Bench::baseline(
+            "otel.attach",
+            "OTel",
+            "OTel cx.clone().attach() + drop guard [1 entry]",
+            routine(|n| {
+                let cx = otel_context();
+                time_loop(n, |_| drop(cx.clone().attach()))
+            }),
+        ),
+    ];
+    for size in [1, 1024] {
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("run.{size}"),
+            format!("ctx.run(|| 0) [{}]", vars_label(size)),
+            routine(move |n| time_loop(n, |_| ctx.run(|| black_box(0)))),
+        ));
+    }
+    let ctx = context_with(1);
+    let var = target(1);
+    b.push(Bench::ours(
+        "run_get.1",
+        "ctx.run(|| var.with(|v| *v)) [1 var]",
+        routine(move |n| time_loop(n, |_| ctx.run(|| var.with(|v| *v)))),
+    ));
+    Group {
+        title: "Context::run: enter a context around a closure".into(),
+        note: "Run from the thread's own context; the closure does nothing.".into(),
+        benches: b,
+    }
+}
+
+/// Times `n` polls of `fut`, which must stay pending.
+fn time_polls<F: Future>(fut: F, n: u64) -> Duration {
+    let mut fut = pin!(fut);
+    time_loop(n, |_| poll_noop(fut.as_mut()).is_pending())
+}
+
+fn poll() -> Group {
+    let mut b = vec![
+        Bench::baseline(
+            "poll.bare",
+            "bare",
+            "bare AlwaysPending future",
+            routine(|n| time_polls(AlwaysPending::default(), n)),
+        ),
+        Bench::baseline(
+            "poll.task_local",
+            "task_local",
+            "task_local u64: KEY.scope(v, fut)",
+            routine(|n| time_polls(TL_U64.scope(1, AlwaysPending::default()), n)),
+        ),
+        Bench::info(
+            "poll.task_local.arc",
+            "task_local Arc<u64>: KEY.scope(arc, fut)",
+            routine(|n| time_polls(TL_ARC.scope(Arc::new(1), AlwaysPending::default()), n)),
+        ),
+        Bench::info(
+            "poll.task_local.4",
+            "4 nested task_local u64 scopes",
+            routine(|n| {
+                let fut = AlwaysPending::default();
+                let fut = TL_U64.scope(4, TL_U64.scope(3, TL_U64.scope(2, TL_U64.scope(1, fut))));
+                time_polls(fut, n)
+            }),
+        ),
+        Bench::baseline(
+            "poll.otel",
+            "OTel",
+            "OTel fut.with_context(cx) [1 entry]",
+            routine(|n| {
+                time_polls(
+                    opentelemetry::context::FutureExt::with_context(
+                        AlwaysPending::default(),
+                        otel_context(),
+                    ),
+                    n,
+                )
+            }),
+        ),
+    ];
+    for size in [1, 1024] {
+        let ctx = context_with(size);
+        b.push(Bench::ours(
+            format!("poll.with_context.{size}"),
+            format!("WithContext (owned context) [{}]", vars_label(size)),
+            routine(move |n| {
+                time_polls(
+                    contextvars::FutureExt::with_context(AlwaysPending::default(), ctx.copy()),
+                    n,
+                )
+            }),
+        ));
+    }
+    let ctx = Arc::new(context_with(1));
+    b.push(Bench::ours(
+        "poll.with_context.shared",
+        "WithContext (shared Arc<Context>) [1 var]",
+        routine(move |n| {
+            time_polls(
+                contextvars::FutureExt::with_context(AlwaysPending::default(), ctx.clone()),
+                n,
+            )
+        }),
+    ));
+    let ctx = context_with(1);
+    b.push(Bench::ours(
+        "poll.with_context.nested2",
+        "2 nested WithContext (owned) [1 var each]",
+        routine(move |n| {
+            let fut = WithContext::new(AlwaysPending::default(), ctx.copy());
+            time_polls(WithContext::new(fut, ctx.copy()), n)
+        }),
+    ));
+    let ctx = context_with(1);
+    b.push(Bench::ours(
+        "poll.with_context.nested4",
+        "4 nested WithContext (owned) [1 var each]",
+        routine(move |n| {
+            let fut = WithContext::new(AlwaysPending::default(), ctx.copy());
+            let fut = WithContext::new(fut, ctx.copy());
+            let fut = WithContext::new(fut, ctx.copy());
+            time_polls(WithContext::new(fut, ctx.copy()), n)
+        }),
+    ));
+    Group {
+        title: "per poll: a wrapper around an always-pending future".into(),
+        note: "Gross time of one poll of the wrapper (the bare future's own poll included), \
+               polled with Waker::noop() and no runtime. Overhead = row - bare."
+            .into(),
+        benches: b,
+    }
+}
+
+fn current_thread() -> Rc<Runtime> {
+    Rc::new(
+        Builder::new_current_thread()
+            .build()
+            .expect("a current_thread runtime"),
+    )
+}
+
+fn multi_thread() -> Rc<Runtime> {
+    Rc::new(
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a multi_thread runtime"),
+    )
+}
+
+/// The body of a spawn benchmark: in a new context that binds one variable
+/// (`contextvars_tokio::root`), times `n` sequential `spawn(..).await`s
+/// made by `spawn_await`.
+async fn spawn_loop<F, Fut>(n: u64, spawn_await: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    contextvars_tokio::root(async move {
+        drop(target(1).set(1));
+        let start = Instant::now();
+        for _ in 0..n {
+            spawn_await().await;
+        }
+        start.elapsed()
+    })
+    .await
+}
+
+async fn tokio_spawn() {
+    tokio::spawn(async {}).await.expect("task completes");
+}
+
+async fn contextvars_spawn() {
+    contextvars_tokio::spawn(async {})
+        .await
+        .expect("task completes");
+}
+
+async fn task_local_spawn() {
+    tokio::spawn(TL_U64.scope(1, async {}))
+        .await
+        .expect("task completes");
+}
+
+fn spawn_current_thread() -> Group {
+    let rt = current_thread();
+    let (rt1, rt2, rt3, rt4, rt5) = (rt.clone(), rt.clone(), rt.clone(), rt.clone(), rt);
+    let b = vec![
+        Bench::baseline(
+            "spawn.ct.tokio",
+            "tokio",
+            "tokio::spawn(async {}).await",
+            routine(move |n| rt1.block_on(spawn_loop(n, tokio_spawn))),
+        ),
+        Bench::info(
+            "spawn.ct.tokio.bare",
+            "tokio::spawn(async {}).await, bare block_on (no root context)",
+            routine(move |n| {
+                rt2.block_on(async move {
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        tokio_spawn().await;
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        Bench::info(
+            "spawn.ct.task_local",
+            "tokio::spawn(TL.scope(v, async {})).await",
+            routine(move |n| rt3.block_on(spawn_loop(n, task_local_spawn))),
+        ),
+        Bench::info(
+            "spawn.ct.otel",
+            "OTel tokio::spawn(async {}.with_current_context()).await [1 entry]",
+            routine(move |n| {
+                rt4.block_on(async move {
+                    let _guard = otel_context().attach();
+                    spawn_loop(n, || async {
+                        let fut = opentelemetry::context::FutureExt::with_current_context(async {});
+                        tokio::spawn(fut).await.expect("task completes");
+                    })
+                    .await
+                })
+            }),
+        ),
+        Bench::ours(
+            "spawn.ct.contextvars",
+            "contextvars_tokio::spawn(async {}).await [1 var]",
+            routine(move |n| rt5.block_on(spawn_loop(n, contextvars_spawn))),
+        ),
+    ];
+    Group {
+        title: "spawn + await, current_thread runtime".into(),
+        note: "Sequential spawn(..).await from the block_on future, which (except in the \
+               \"bare\" row) runs in a contextvars_tokio::root context binding one variable."
+            .into(),
+        benches: b,
+    }
+}
+
+fn spawn_multi_thread() -> Group {
+    let rt = multi_thread();
+    let (rt1, rt2, rt3) = (rt.clone(), rt.clone(), rt);
+    // The spawner is itself a worker task.
+    fn from_worker<Fut>(rt: &Runtime, body: Fut) -> Duration
+    where
+        Fut: Future<Output = Duration> + Send + 'static,
+    {
+        rt.block_on(async move { tokio::spawn(body).await.expect("spawner completes") })
+    }
+    let b = vec![
+        Bench::baseline(
+            "spawn.mt.tokio",
+            "tokio",
+            "tokio::spawn(async {}).await",
+            routine(move |n| from_worker(&rt1, spawn_loop(n, tokio_spawn))),
+        ),
+        Bench::info(
+            "spawn.mt.task_local",
+            "tokio::spawn(TL.scope(v, async {})).await",
+            routine(move |n| from_worker(&rt2, spawn_loop(n, task_local_spawn))),
+        ),
+        Bench::ours(
+            "spawn.mt.contextvars",
+            "contextvars_tokio::spawn(async {}).await [1 var]",
+            routine(move |n| from_worker(&rt3, spawn_loop(n, contextvars_spawn))),
+        ),
+    ];
+    Group {
+        title: "spawn + await, multi_thread runtime (2 workers)".into(),
+        note: "As on current_thread, but the spawning loop is itself a task on a worker. Noisy: \
+               thread wake-ups make it bimodal."
+            .into(),
+        benches: b,
+    }
+}
+
+#[cfg(not(tokio_unstable))]
+fn auto() -> Option<Group> {
+    None
+}
+
+/// Whether the automatic (task-hook) mode is measured in this build.
+pub(crate) const AUTO_MODE: bool = cfg!(tokio_unstable);
+
+#[cfg(tokio_unstable)]
+fn auto() -> Option<Group> {
+    use contextvars_tokio::TaskContexts;
+
+    /// A task body that yields `n` times: `n` polls of the task.
+    async fn yields(n: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..n {
+            tokio::task::yield_now().await;
+        }
+        start.elapsed()
+    }
+
+    let plain = current_thread();
+    let auto = Rc::new(
+        TaskContexts::new()
+            .install(&mut Builder::new_current_thread())
+            .build()
+            .expect("a current_thread runtime with task hooks"),
+    );
+    let (plain1, plain2, plain3) = (plain.clone(), plain.clone(), plain);
+    let (auto1, auto2) = (auto.clone(), auto);
+    let in_root = |n: u64, spawn: fn(u64) -> tokio::task::JoinHandle<Duration>| {
+        contextvars_tokio::root(async move {
+            drop(target(1).set(1));
+            spawn(n).await.expect("task completes")
+        })
+    };
+    let b = vec![
+        Bench::baseline(
+            "auto.poll.plain",
+            "tokio poll",
+            "plain runtime: tokio::spawn'd task, per poll (yield_now loop)",
+            routine(move |n| plain1.block_on(in_root(n, |n| tokio::spawn(yields(n))))),
+        ),
+        Bench::ours(
+            "auto.poll.wrapped",
+            "plain runtime: contextvars_tokio::spawn'd task, per poll [1 var]",
+            routine(move |n| plain2.block_on(in_root(n, |n| contextvars_tokio::spawn(yields(n))))),
+        ),
+        Bench::ours(
+            "auto.poll.hooks",
+            "automatic mode: tokio::spawn'd task, per poll [1 var]",
+            routine(move |n| auto1.block_on(in_root(n, |n| tokio::spawn(yields(n))))),
+        ),
+        Bench::baseline(
+            "auto.spawn.plain",
+            "tokio spawn",
+            "plain runtime: tokio::spawn(async {}).await",
+            routine(move |n| plain3.block_on(spawn_loop(n, tokio_spawn))),
+        ),
+        Bench::ours(
+            "auto.spawn.hooks",
+            "automatic mode: tokio::spawn(async {}).await [1 var]",
+            routine(move |n| auto2.block_on(spawn_loop(n, tokio_spawn))),
+        ),
+    ];
+    Some(Group {
+        title: "automatic mode (tokio_unstable task hooks), current_thread runtime".into(),
+        note: "Per-poll rows: one task yields n times (tokio::task::yield_now), so each \
+               iteration is one poll of the task plus the scheduler's round trip."
+            .into(),
+        benches: b,
+    })
+}
+
+/// Requests per second of one axum app, bare and behind the request-context
+/// layer of `contextvars-tower`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpResult {
+    /// Bare axum.
+    pub(crate) bare_rps: f64,
+    /// The same app behind the layer.
+    pub(crate) layered_rps: f64,
+}
+
+/// The HTTP comparison: **not measured yet**, because the tower layer of
+/// `contextvars-tower` is still being written.
+///
+/// When it lands, this function is the one place to fill in: serve a
+/// one-route axum app on `127.0.0.1:0` twice (bare, and with the layer),
+/// drive each with a bounded number of keep-alive requests from a few client
+/// tasks on the same machine, interleave the repetitions of the two servers
+/// as [`measure`](contextvars_benches::harness::measure) does, and return the
+/// median requests per second of each. The report prints
+/// `http_vs_bare = layered_rps / bare_rps`.
+pub(crate) fn measure_http() -> Option<HttpResult> {
+    None
+}

@@ -1,0 +1,121 @@
+//! What the benchmarks measure: variables, contexts of a given size, an
+//! always-pending future, and the keys of the baselines.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use contextvars::{Context, ContextVar};
+
+/// The context sizes (number of variables set) that every size-dependent
+/// benchmark runs at.
+pub const SIZES: [usize; 5] = [1, 4, 16, 64, 1024];
+
+/// The largest size in [`SIZES`].
+pub const MAX_VARS: usize = 1024;
+
+/// [`MAX_VARS`] variables, whose ids increase with their index.
+///
+/// A context of `n` variables binds the first `n` of them.
+pub fn vars() -> &'static [ContextVar<u64>] {
+    static VARS: OnceLock<&'static [ContextVar<u64>]> = OnceLock::new();
+    VARS.get_or_init(|| {
+        let vars: Vec<ContextVar<u64>> = (0..MAX_VARS)
+            .map(|i| ContextVar::new(Box::leak(format!("var{i}").into_boxed_str())))
+            .collect();
+        let vars: &'static [ContextVar<u64>] = Box::leak(vars.into_boxed_slice());
+        // Ids are assigned on first use: assign them in index order, and
+        // give `DEFAULTED` a larger id than all of them, so that looking it
+        // up scans a whole small map before missing (the worst case).
+        for var in vars {
+            let _ = var.key();
+        }
+        let _ = DEFAULTED.key();
+        vars
+    })
+}
+
+/// The variable that the benchmarks read and write in a context of `n`
+/// variables: the last one bound, which is the worst case of the small map's
+/// linear search.
+///
+/// # Panics
+///
+/// Panics if `n` is 0 or above [`MAX_VARS`].
+pub fn target(n: usize) -> &'static ContextVar<u64> {
+    &vars()[n - 1]
+}
+
+/// A variable with a default that no benchmark ever sets: reading it misses
+/// the context's map and falls back to the default.
+pub static DEFAULTED: ContextVar<u64> = ContextVar::with_default("defaulted", || 7);
+
+/// A new context in which the first `n` of [`vars`] are set.
+pub fn context_with(n: usize) -> Context {
+    let ctx = Context::new();
+    ctx.run(|| {
+        for (i, var) in vars()[..n].iter().enumerate() {
+            drop(var.set(i as u64));
+        }
+    });
+    ctx
+}
+
+/// A hand-written future that is never ready; each poll bumps a counter
+/// (through [`black_box`], so that the poll is not optimized away).
+///
+/// Every per-poll benchmark wraps this same future, polled with
+/// [`Waker::noop`] and no runtime.
+#[derive(Debug, Default)]
+pub struct AlwaysPending {
+    polls: u64,
+}
+
+impl AlwaysPending {
+    /// How many times it was polled.
+    pub fn polls(&self) -> u64 {
+        self.polls
+    }
+}
+
+impl Future for AlwaysPending {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+        self.polls = black_box(self.polls + 1);
+        Poll::Pending
+    }
+}
+
+/// Polls `fut` once with [`Waker::noop`].
+#[inline]
+pub fn poll_noop<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut TaskContext::from_waker(Waker::noop()))
+}
+
+/// The value type stored in OpenTelemetry contexts (which are keyed by type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtelValue(pub u64);
+
+/// An OpenTelemetry context with one entry, an [`OtelValue`].
+pub fn otel_context() -> opentelemetry::Context {
+    opentelemetry::Context::new().with_value(OtelValue(1))
+}
+
+thread_local! {
+    /// Baseline: the cheapest thread-local read.
+    pub static TLS_CELL: Cell<u64> = const { Cell::new(1) };
+    /// Baseline: a shared value in a thread-local, as a hand-rolled "current
+    /// value" would hold it.
+    pub static TLS_ARC: RefCell<Option<Arc<u64>>> = const { RefCell::new(None) };
+}
+
+tokio::task_local! {
+    /// Baseline: a tokio task-local `u64`, the cheapest task-local value.
+    pub static TL_U64: u64;
+    /// Baseline: a tokio task-local `Arc<u64>`, the shape of a shared value.
+    pub static TL_ARC: Arc<u64>;
+}
