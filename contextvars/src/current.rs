@@ -124,31 +124,25 @@ pub(crate) fn snapshot() -> Map {
 /// Applies `f` to the current map and the current context's id (assigned
 /// now if it is a base context that had none), and returns its result.
 ///
-/// After teardown, `f` runs on a throwaway empty map with the id
-/// [`TORN_DOWN`].
-pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> R {
-    let mut f = Some(f);
-    let done = CURRENT.try_with(|slot| {
-        let id = match slot.id.get() {
-            0 => {
-                let id = CONTEXT_IDS.next();
-                slot.id.set(id);
-                id
-            }
-            id => id,
-        };
-        let mut map = slot.map.borrow_mut();
-        let map = map.get_or_insert_with(Default::default);
-        let f = f.take().expect("called once");
-        f(Rc::make_mut(map), id)
-    });
-    match done {
-        Ok(done) => done,
-        Err(_) => {
-            let f = f.take().expect("not called by the failed access");
-            f(&mut Map::default(), TORN_DOWN)
-        }
-    }
+/// After teardown `f` is dropped without being called, and this returns
+/// `None`.
+#[inline]
+pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
+    CURRENT
+        .try_with(move |slot| {
+            let id = match slot.id.get() {
+                0 => {
+                    let id = CONTEXT_IDS.next();
+                    slot.id.set(id);
+                    id
+                }
+                id => id,
+            };
+            let mut map = slot.map.borrow_mut();
+            let map = map.get_or_insert_with(Default::default);
+            f(Rc::make_mut(map), id)
+        })
+        .ok()
 }
 
 /// Proof that a context was entered, to be handed back to [`exit`].

@@ -1,11 +1,13 @@
 //! The persistent map from variables to values behind every context.
 //!
-//! Copying a map is one reference-count increment, whatever its size. Small
-//! maps (the common case: a handful of request-scoped variables) are a sorted
-//! vector behind an `Arc`, which is the fastest structure for lookups and
-//! updates at that size; larger maps switch to a hash array mapped trie
-//! (`imbl`), whose updates stay logarithmic at any size. Both are updated in
-//! place when no copy shares them, and copied on write otherwise.
+//! A map is one pointer (`None` when empty), so that entering and leaving a
+//! context moves a single word. Copying a map is one reference-count
+//! increment, whatever its size. Small maps (the common case: a handful of
+//! request-scoped variables) are a sorted vector, which is the fastest
+//! structure for lookups and updates at that size; larger maps switch to a
+//! hash array mapped trie (`imbl`), whose updates stay logarithmic at any
+//! size. Both are updated in place when no copy shares them, and copied on
+//! write otherwise.
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -49,20 +51,20 @@ type Trie = imbl::GenericHashMap<
 
 /// A persistent map from variable ids to bindings.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Map {
+pub(crate) struct Map(Option<Arc<Inner>>);
+
+#[derive(Clone, Debug)]
+struct Inner {
     repr: Repr,
     /// How many bindings are of variables that spawned tasks and threads do
     /// not inherit, so that [`Map::inherited`] is O(1) when there are none.
     not_inherited: usize,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 enum Repr {
-    /// No entries, and no allocation.
-    #[default]
-    Empty,
     /// Entries sorted by variable id.
-    Small(Arc<Vec<Binding>>),
+    Small(Vec<Binding>),
     /// More than `SMALL_MAX` entries (until it shrinks to `SMALL_AGAIN`).
     Large(Trie),
 }
@@ -70,80 +72,19 @@ enum Repr {
 impl Map {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.repr.len()
+        match &self.0 {
+            None => 0,
+            Some(inner) => match &inner.repr {
+                Repr::Small(v) => v.len(),
+                Repr::Large(t) => t.len(),
+            },
+        }
     }
 
     /// The binding of variable `id`, if any.
     #[inline]
     pub(crate) fn get(&self, id: u64) -> Option<&Binding> {
-        self.repr.get(id)
-    }
-
-    /// Binds `binding.key()`, returning the binding it replaced (to be
-    /// dropped by the caller, see [`Repr::insert`]).
-    pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
-        let counts = !binding.key().is_inherited();
-        let replaced = self.repr.insert(binding);
-        if counts && replaced.is_none() {
-            self.not_inherited += 1;
-        }
-        replaced
-    }
-
-    /// Removes the binding of variable `id`, returning it.
-    pub(crate) fn remove(&mut self, id: u64) -> Option<Binding> {
-        let removed = self.repr.remove(id)?;
-        if !removed.key().is_inherited() {
-            self.not_inherited -= 1;
-        }
-        Some(removed)
-    }
-
-    /// Iterates over the entries, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
-        self.repr.iter()
-    }
-
-    /// The entries sorted by variable id, i.e. in the order the variables
-    /// were first used.
-    pub(crate) fn sorted(&self) -> Vec<&Binding> {
-        self.repr.sorted()
-    }
-
-    /// Consumes the map into an owning iterator.
-    pub(crate) fn into_iter(self) -> IntoIter {
-        self.repr.into_iter()
-    }
-
-    /// The map a spawned task or thread starts with: this one without the
-    /// variables that are not inherited. O(1) when there are none.
-    pub(crate) fn inherited(&self) -> Map {
-        if self.not_inherited == 0 {
-            return self.clone();
-        }
-        let mut child = Map::default();
-        for binding in self.iter().filter(|b| b.key().is_inherited()) {
-            child.insert(binding.clone());
-        }
-        child
-    }
-}
-
-impl Repr {
-    /// Number of entries.
-    fn len(&self) -> usize {
-        match self {
-            Repr::Empty => 0,
-            Repr::Small(v) => v.len(),
-            Repr::Large(t) => t.len(),
-        }
-    }
-
-    /// The binding of variable `id`, if any.
-    #[inline]
-    fn get(&self, id: u64) -> Option<&Binding> {
-        match self {
-            Repr::Empty => None,
+        match &self.0.as_deref()?.repr {
             Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
             Repr::Large(t) => t.get(&id),
         }
@@ -154,66 +95,74 @@ impl Repr {
     /// The replaced binding is returned rather than dropped so that the
     /// caller can drop it once it no longer borrows any thread-local state: a
     /// value's `Drop` may read context variables.
-    fn insert(&mut self, binding: Binding) -> Option<Binding> {
-        let id = binding.key().id();
-        match self {
-            Repr::Empty => {
-                *self = Repr::Small(Arc::new(vec![binding]));
-                None
-            }
+    pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
+        let key = binding.key();
+        let id = key.id();
+        let inner = Arc::make_mut(self.0.get_or_insert_with(|| {
+            Arc::new(Inner {
+                repr: Repr::Small(Vec::new()),
+                not_inherited: 0,
+            })
+        }));
+        let replaced = match &mut inner.repr {
             Repr::Small(v) => match search(v, id) {
-                Ok(i) => Some(std::mem::replace(&mut Arc::make_mut(v)[i], binding)),
+                Ok(i) => Some(std::mem::replace(&mut v[i], binding)),
                 Err(i) if v.len() < SMALL_MAX => {
-                    Arc::make_mut(v).insert(i, binding);
+                    v.insert(i, binding);
                     None
                 }
                 Err(_) => {
-                    let mut trie: Trie = v.iter().map(|b| (b.key().id(), b.clone())).collect();
+                    let mut trie: Trie = v.drain(..).map(|b| (b.key().id(), b)).collect();
                     trie.insert(id, binding);
-                    *self = Repr::Large(trie);
+                    inner.repr = Repr::Large(trie);
                     None
                 }
             },
             Repr::Large(t) => t.insert(id, binding),
+        };
+        if replaced.is_none() && !key.is_inherited() {
+            inner.not_inherited += 1;
         }
+        replaced
     }
 
     /// Removes the binding of variable `id`, returning it.
-    fn remove(&mut self, id: u64) -> Option<Binding> {
-        match self {
-            Repr::Empty => None,
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Binding> {
+        let shared = self.0.as_mut()?;
+        // Do not copy a shared map that does not hold the key.
+        shared.get_binding(id)?;
+        let inner = Arc::make_mut(shared);
+        let removed = match &mut inner.repr {
             Repr::Small(v) => {
                 let i = search(v, id).ok()?;
-                if v.len() == 1 {
-                    // Dropping the last entry frees the vector: hand the
-                    // binding out of it instead of cloning.
-                    return match std::mem::take(self) {
-                        Repr::Small(v) => Some(
-                            Arc::try_unwrap(v).map_or_else(|v| v[0].clone(), |mut v| v.remove(0)),
-                        ),
-                        _ => unreachable!("matched Repr::Small above"),
-                    };
-                }
-                Some(Arc::make_mut(v).remove(i))
+                v.remove(i)
             }
             Repr::Large(t) => {
                 let removed = t.remove(&id)?;
                 if t.len() <= SMALL_AGAIN {
                     let mut small: Vec<Binding> = t.values().cloned().collect();
                     small.sort_unstable_by_key(|b| b.key().id());
-                    *self = Repr::Small(Arc::new(small));
+                    inner.repr = Repr::Small(small);
                 }
-                Some(removed)
+                removed
             }
+        };
+        if !removed.key().is_inherited() {
+            inner.not_inherited -= 1;
         }
+        if matches!(&inner.repr, Repr::Small(v) if v.is_empty()) {
+            // Holds no binding: nothing user-visible is dropped here.
+            self.0 = None;
+        }
+        Some(removed)
     }
 
     /// Iterates over the entries, in no particular order.
-    fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
-        let (small, large) = match self {
-            Repr::Empty => (None, None),
-            Repr::Small(v) => (Some(v.iter()), None),
-            Repr::Large(t) => (None, Some(t.values())),
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
+        let (small, large) = match self.0.as_deref().map(|inner| &inner.repr) {
+            None => (None, None),
+            Some(Repr::Small(v)) => (Some(v.iter()), None),
+            Some(Repr::Large(t)) => (None, Some(t.values())),
         };
         small
             .into_iter()
@@ -223,38 +172,62 @@ impl Repr {
 
     /// The entries sorted by variable id, i.e. in the order the variables
     /// were first used.
-    fn sorted(&self) -> Vec<&Binding> {
+    pub(crate) fn sorted(&self) -> Vec<&Binding> {
         let mut all: Vec<&Binding> = self.iter().collect();
-        if matches!(self, Repr::Large(_)) {
+        if matches!(
+            self.0.as_deref(),
+            Some(Inner {
+                repr: Repr::Large(_),
+                ..
+            })
+        ) {
             all.sort_unstable_by_key(|b| b.key().id());
         }
         all
     }
 
     /// Consumes the map into an owning iterator.
-    fn into_iter(self) -> IntoIter {
-        match self {
-            Repr::Empty => IntoIter::Empty,
-            Repr::Small(v) => IntoIter::Small(v, 0),
-            Repr::Large(t) => IntoIter::Large(t.into_iter()),
+    pub(crate) fn into_iter(self) -> IntoIter {
+        IntoIter(match self.0 {
+            None => IntoIterRepr::Empty,
+            Some(inner) => match &inner.repr {
+                Repr::Small(_) => IntoIterRepr::Small(inner, 0),
+                Repr::Large(t) => IntoIterRepr::Large(t.clone().into_iter()),
+            },
+        })
+    }
+
+    /// The map a spawned task or thread starts with: this one without the
+    /// variables that are not inherited. O(1) when there are none.
+    pub(crate) fn inherited(&self) -> Map {
+        match self.0.as_deref() {
+            Some(inner) if inner.not_inherited > 0 => {
+                let mut child = Map::default();
+                for binding in self.iter().filter(|b| b.key().is_inherited()) {
+                    child.insert(binding.clone());
+                }
+                child
+            }
+            _ => self.clone(),
+        }
+    }
+}
+
+impl Inner {
+    fn get_binding(&self, id: u64) -> Option<&Binding> {
+        match &self.repr {
+            Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
+            Repr::Large(t) => t.get(&id),
         }
     }
 }
 
 impl PartialEq for Map {
-    fn eq(&self, other: &Self) -> bool {
-        self.repr == other.repr
-    }
-}
-
-impl Eq for Map {}
-
-impl PartialEq for Repr {
     /// Same variables bound to the same values. Values are compared by
     /// identity: the library shares values and never clones them, so a copy
     /// and its origin are equal until one of them changes.
     fn eq(&self, other: &Self) -> bool {
-        if let (Repr::Small(a), Repr::Small(b)) = (self, other) {
+        if let (Some(a), Some(b)) = (&self.0, &other.0) {
             if Arc::ptr_eq(a, b) {
                 return true;
             }
@@ -266,10 +239,14 @@ impl PartialEq for Repr {
     }
 }
 
+impl Eq for Map {}
+
 /// An owning iterator over a map's bindings.
-pub(crate) enum IntoIter {
+pub(crate) struct IntoIter(IntoIterRepr);
+
+enum IntoIterRepr {
     Empty,
-    Small(Arc<Vec<Binding>>, usize),
+    Small(Arc<Inner>, usize),
     Large(<Trie as IntoIterator>::IntoIter),
 }
 
@@ -285,22 +262,31 @@ impl Iterator for IntoIter {
     type Item = Binding;
 
     fn next(&mut self) -> Option<Binding> {
-        match self {
-            IntoIter::Empty => None,
-            IntoIter::Small(v, i) => {
+        match &mut self.0 {
+            IntoIterRepr::Empty => None,
+            IntoIterRepr::Small(inner, i) => {
+                let Repr::Small(v) = &inner.repr else {
+                    unreachable!("made from a small map")
+                };
                 let b = v.get(*i)?.clone();
                 *i += 1;
                 Some(b)
             }
-            IntoIter::Large(it) => it.next().map(|(_, b)| b),
+            IntoIterRepr::Large(it) => it.next().map(|(_, b)| b),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            IntoIter::Empty => (0, Some(0)),
-            IntoIter::Small(v, i) => (v.len() - *i, Some(v.len() - *i)),
-            IntoIter::Large(it) => it.size_hint(),
+        match &self.0 {
+            IntoIterRepr::Empty => (0, Some(0)),
+            IntoIterRepr::Small(inner, i) => {
+                let n = match &inner.repr {
+                    Repr::Small(v) => v.len() - *i,
+                    Repr::Large(_) => 0,
+                };
+                (n, Some(n))
+            }
+            IntoIterRepr::Large(it) => it.size_hint(),
         }
     }
 }

@@ -128,16 +128,23 @@ impl<T> Token<T> {
         if var != self.var {
             return Err(ResetError::WrongVar);
         }
-        let restore = self.old.clone();
-        let replaced = current::update(|map, current| {
+        let mut replaced = None;
+        let in_context = current::update(|map, current| {
             if current != self.context {
-                return Err(ResetError::WrongContext);
+                return false;
             }
-            Ok(match restore {
-                Some(old) => map.insert(old),
+            replaced = match &self.old {
+                Some(old) => map.insert(old.clone()),
                 None => map.remove(var.id()),
-            })
-        })?;
+            };
+            true
+        })
+        // After teardown only a token made during teardown (which belongs
+        // to no context) resets, restoring nothing.
+        .unwrap_or(self.context == current::TORN_DOWN);
+        if !in_context {
+            return Err(ResetError::WrongContext);
+        }
         self.used.store(true, Ordering::Release);
         // Dropped here, outside of the thread-local borrow: its `Drop` may
         // read context variables.

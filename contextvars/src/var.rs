@@ -202,13 +202,16 @@ impl<T> ContextVar<T> {
         VarKey {
             id: self.id(),
             name: self.name,
-            inherited: self.inherited,
         }
     }
 
+    /// The variable's identity: a unique number, whose top bit tells that
+    /// the variable is not inherited (so that a binding needs no flag of its
+    /// own, see [`VarKey`]).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
-        self.id.get(&VAR_IDS)
+        let flag = if self.inherited { 0 } else { NOT_INHERITED };
+        self.id.get(&VAR_IDS) | flag
     }
 
     /// Whether the variable was created with a default.
@@ -480,7 +483,14 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     fn set_unchecked(&self, value: Arc<T>) -> Token<T> {
         let key = self.key();
         let binding = Binding::new(key, value);
-        let (old, ctx_id) = current::update(|map, ctx_id| (map.insert(binding), ctx_id));
+        let mut old = None;
+        // After teardown the value is discarded, and the token belongs to no
+        // context.
+        let ctx_id = current::update(|map, ctx_id| {
+            old = map.insert(binding);
+            ctx_id
+        })
+        .unwrap_or(current::TORN_DOWN);
         Token::new(key, self.default, ctx_id, old)
     }
 
@@ -702,10 +712,16 @@ impl<T: fmt::Debug + Send + Sync + 'static> fmt::Debug for ContextVar<T> {
 /// ```
 #[derive(Clone, Copy)]
 pub struct VarKey {
+    /// Unique; the top bit is [`NOT_INHERITED`]. A `bool` field here would
+    /// make every `Option<Binding>` carry its tag in the padding after it,
+    /// and moving bindings slower.
     id: u64,
     name: &'static str,
-    inherited: bool,
 }
+
+/// The bit of a variable's id that marks it not inherited. Ids come from a
+/// counter that never gets near it.
+const NOT_INHERITED: u64 = 1 << 63;
 
 impl VarKey {
     /// The variable's name.
@@ -743,7 +759,7 @@ impl VarKey {
     }
 
     pub(crate) fn is_inherited(&self) -> bool {
-        self.inherited
+        self.id & NOT_INHERITED == 0
     }
 }
 
