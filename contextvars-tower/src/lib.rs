@@ -1,3 +1,10 @@
+// Links to the modules of features that are off point to the list of
+// features instead.
+#![cfg_attr(feature = "opentelemetry", doc = "[`otel`]: crate::otel")]
+#![cfg_attr(not(feature = "opentelemetry"), doc = "[`otel`]: #cargo-features")]
+#![cfg_attr(feature = "reqwest", doc = "[reqwest-module]: mod@crate::reqwest")]
+#![cfg_attr(not(feature = "reqwest"), doc = "[reqwest-module]: #cargo-features")]
+
 //! Request context for [tower], [axum] and [hyper] services, built on
 //! [`contextvars`]: every request runs in a context of its own, with its
 //! request id, its W3C trace context and its baggage in context variables —
@@ -183,9 +190,30 @@
 //! ```
 //!
 //! For clients that are not tower services, [`PropagateLayer::inject`]
-//! writes the same headers into any `http::HeaderMap`. An adapter for
-//! `reqwest-middleware` is not part of this crate yet; it is a thin wrapper
+//! writes the same headers into any `http::HeaderMap`. For reqwest, the
+//! feature `reqwest` adds `PropagateMiddleware` (in the
+//! [`reqwest`][reqwest-module] module), a `reqwest-middleware` middleware
 //! around `inject`.
+//!
+//! ## OpenTelemetry
+//!
+//! With the feature `opentelemetry`, the [`otel`] module converts
+//! [`TraceContext`] and [`Baggage`](w3c::Baggage) to and from
+//! OpenTelemetry's `SpanContext` and `Baggage`, gives the current values as
+//! an `opentelemetry::Context` (`current_otel_context`) or runs code with the
+//! values of one (`with_otel_context`), and offers a `TextMapPropagator`
+//! with this crate's strict parsers (`ContextVarsPropagator`); the module
+//! lists where it differs from the SDK's propagators.
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! * `opentelemetry`: the [`otel`] module; depends on the `opentelemetry`
+//!   API crate (0.33, `trace` only).
+//! * `reqwest`: the [`reqwest`][reqwest-module] module; depends on
+//!   `reqwest-middleware` 0.5 and `reqwest` 0.13 without default features
+//!   (no TLS, no HTTP/2: the application chooses those).
 //!
 //! # Python → Rust
 //!
@@ -203,7 +231,7 @@
 //! | `trace.get_current_span().get_span_context().trace_id` | [`TRACE.get().trace_id()`](TraceContext::trace_id) |
 //! | `W3CBaggagePropagator`, `baggage.get_baggage("k")` | [`BAGGAGE.get().get("k")`](w3c::Baggage::get); outbound: allow-listed by [`PropagateLayer`] |
 //! | `baggage.set_baggage("k", v)` (context-scoped) | a `ContextVar<String>` exported with [`PropagateLayer::export_var`] |
-//! | an `httpx` event hook adding the headers | [`PropagateLayer`] on the client |
+//! | an `httpx` event hook adding the headers | [`PropagateLayer`] on the client; `PropagateMiddleware` for reqwest |
 //! | `asyncio.create_task` in a handler | `contextvars_tokio::spawn` |
 //!
 //! # Limitations
@@ -243,13 +271,19 @@
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
-
+#![cfg_attr(docsrs, feature(doc_cfg))]
 mod future;
 mod headers;
 mod layer;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod otel;
 mod propagate;
 mod random;
 mod request_id;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod service;
 mod trace;
 pub mod w3c;
