@@ -252,11 +252,11 @@ impl Context {
     /// If contexts entered after this one were still entered (see
     /// [`current::exit`]), after this context's state is restored.
     pub(crate) fn exit_mut(&mut self, entered: current::Entered) {
-        let mut exited = current::exit(entered);
-        if let Some(map) = exited.map.take() {
-            *self.state.get_mut().0 = map;
-        }
-        exited.check_order();
+        current::exit(entered, |map| {
+            if let Some(map) = map {
+                *self.state.get_mut().0 = map;
+            }
+        });
     }
 
     /// Wraps `f` into a closure that runs it in this context, wherever and
@@ -441,13 +441,11 @@ impl Drop for SharedExit<'_> {
     fn drop(&mut self) {
         // `exit` and `Exclusive::exit` cannot panic: they only swap values.
         let entered = self.entered.take().expect("taken once, here");
-        let mut exited = current::exit(entered);
-        match exited.map.take() {
+        current::exit(entered, |map| match map {
             // The old snapshot is dropped here, after the lock is released.
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),
-        }
-        exited.check_order();
+        });
     }
 }
 

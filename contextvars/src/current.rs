@@ -178,28 +178,15 @@ pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
         .map_err(|_| map.take().expect("not taken by the failed access"))
 }
 
-/// What [`exit`] did.
-#[derive(Debug)]
-pub(crate) struct Exited {
-    /// The exited context's map, with every change made while it was
-    /// current; `None` if it was lost (see [`exit`]).
-    pub(crate) map: Option<Map>,
-    /// Contexts entered after this one were still entered: they were exited
-    /// too, and their changes discarded. The caller panics once it has put
-    /// its own state in order (a misuse of `runtime::enter`).
-    pub(crate) out_of_order: bool,
-}
-
-impl Exited {
-    /// Panics if the exit was out of order, unless the thread is already
-    /// panicking. Call once every state has been restored.
-    pub(crate) fn check_order(&self) {
-        if self.out_of_order && !std::thread::panicking() {
-            panic!(
-                "contexts exited out of order: a context entered with `runtime::enter` \
-                 was still entered; it was exited too and its changes were discarded"
-            );
-        }
+/// Panics after an out-of-order exit (see [`exit`]), unless the thread is
+/// already panicking.
+#[cold]
+fn report_out_of_order() {
+    if !std::thread::panicking() {
+        panic!(
+            "contexts exited out of order: a context entered with `runtime::enter` \
+             was still entered; it was exited too and its changes were discarded"
+        );
     }
 }
 
@@ -217,22 +204,22 @@ impl Exited {
 /// (only a thread-local destructor that enters a context can cause that), or
 /// if an earlier out-of-order exit already exited this context.
 ///
-/// The caller drops whatever it no longer needs after this returns, outside
-/// of any borrow of the slot.
-pub(crate) fn exit(entered: Entered) -> Exited {
+/// `restore` receives the map (`None` if lost) and puts the exited
+/// context's own state in order; it runs outside of any borrow of the slot.
+/// After it, an out-of-order exit panics (unless the thread is already
+/// panicking).
+pub(crate) fn exit(entered: Entered, restore: impl FnOnce(Option<Map>)) {
     let mut discarded: Vec<Frame> = Vec::new();
     let mut displaced = None;
-    let exited = CURRENT
+    let mut out_of_order = false;
+    let map = CURRENT
         .try_with(|slot| {
             let mut outer = slot.outer.borrow_mut();
             if outer.len() < entered.depth {
                 // Already exited by an out-of-order exit further down.
-                return Exited {
-                    map: None,
-                    out_of_order: false,
-                };
+                return None;
             }
-            let out_of_order = outer.len() > entered.depth;
+            out_of_order = outer.len() > entered.depth;
             // Frames above ours: `outer[depth]` holds our map as it was when
             // the next context was entered (the live one, since we could not
             // change it after); the current map belongs to the topmost.
@@ -242,25 +229,22 @@ pub(crate) fn exit(entered: Entered) -> Exited {
             slot.id.set(prev.id);
             slot.task.set(prev.task);
             let current = swap_current(slot, prev.map);
-            let map = if out_of_order {
+            Some(if out_of_order {
                 displaced = Some(current);
                 std::mem::take(&mut discarded[0].map)
             } else {
                 current
-            };
-            Exited {
-                map: Some(map),
-                out_of_order,
-            }
+            })
         })
-        .unwrap_or(Exited {
-            map: None,
-            out_of_order: false,
-        });
+        .ok()
+        .flatten();
+    restore(map);
     // Dropped here, outside of the slot's borrows.
     drop(discarded);
     drop(displaced);
-    exited
+    if out_of_order {
+        report_out_of_order();
+    }
 }
 
 /// The live contents of context `id` if it is entered on this thread: the
