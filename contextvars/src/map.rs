@@ -84,10 +84,7 @@ impl Map {
     /// The binding of variable `id`, if any.
     #[inline]
     pub(crate) fn get(&self, id: u64) -> Option<&Binding> {
-        match &self.0.as_deref()?.repr {
-            Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
-            Repr::Large(t) => t.get(&id),
-        }
+        self.0.as_deref()?.get(id)
     }
 
     /// Binds `binding.key()`, returning the binding it replaced.
@@ -130,7 +127,7 @@ impl Map {
     pub(crate) fn remove(&mut self, id: u64) -> Option<Binding> {
         let shared = self.0.as_mut()?;
         // Do not copy a shared map that does not hold the key.
-        shared.get_binding(id)?;
+        shared.get(id)?;
         let inner = Arc::make_mut(shared);
         let removed = match &mut inner.repr {
             Repr::Small(v) => {
@@ -214,7 +211,8 @@ impl Map {
 }
 
 impl Inner {
-    fn get_binding(&self, id: u64) -> Option<&Binding> {
+    #[inline]
+    fn get(&self, id: u64) -> Option<&Binding> {
         match &self.repr {
             Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
             Repr::Large(t) => t.get(&id),

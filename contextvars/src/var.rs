@@ -90,14 +90,7 @@ impl<T> ContextVar<T> {
         /// assert!(USER.try_get().is_err());
         /// ```
         pub fn new(name: &'static str) -> Self {
-            ContextVar {
-                name,
-                inherited: true,
-                id: LazyId::new(),
-                default: None,
-                default_value: OnceLock::new(),
-                _marker: PhantomData,
-            }
+            Self::builder(name).build()
         }
     }
 
@@ -121,14 +114,7 @@ impl<T> ContextVar<T> {
         /// assert_eq!(*LEVEL.get(), 3);
         /// ```
         pub fn with_default(name: &'static str, default: fn() -> T) -> Self {
-            ContextVar {
-                name,
-                inherited: true,
-                id: LazyId::new(),
-                default: Some(default),
-                default_value: OnceLock::new(),
-                _marker: PhantomData,
-            }
+            Self::builder(name).default(default).build()
         }
     }
 
@@ -552,18 +538,18 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
         f()
     }
 
-    fn default_arc(&self) -> Option<Arc<T>> {
+    /// The shared default, made on first use.
+    fn default_cell(&self) -> Option<&Arc<T>> {
         let default = self.default?;
-        Some(
-            self.default_value
-                .get_or_init(|| Arc::new(default()))
-                .clone(),
-        )
+        Some(self.default_value.get_or_init(|| Arc::new(default())))
+    }
+
+    fn default_arc(&self) -> Option<Arc<T>> {
+        self.default_cell().cloned()
     }
 
     fn default_ref(&self) -> Option<&T> {
-        let default = self.default?;
-        Some(&**self.default_value.get_or_init(|| Arc::new(default())))
+        self.default_cell().map(|value| &**value)
     }
 }
 
