@@ -36,19 +36,28 @@ fn every_item_sees_the_caller_and_none_sees_another_item() {
 
 #[test]
 fn pool_threads_keep_no_residue() {
-    Context::new().run(|| {
-        REQUEST.set(1);
-        (0..1_000u64).into_par_iter().for_each_in_context(|i| {
-            REQUEST.set(i);
+    // A pool of its own: on the global pool, other tests' items can run this
+    // test's plain closures nested inside their own contexts (work stealing),
+    // which is not residue.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        Context::new().run(|| {
+            REQUEST.set(1);
+            (0..1_000u64).into_par_iter().for_each_in_context(|i| {
+                REQUEST.set(i);
+            });
         });
+        // Plain rayon closures run in the pool threads' own contexts, which
+        // no wrapped item wrote to.
+        let residue: usize = (0..1_000u64)
+            .into_par_iter()
+            .map(|_| usize::from(REQUEST.try_get().is_ok()))
+            .sum();
+        assert_eq!(residue, 0);
     });
-    // Plain rayon closures run in the pool threads' own contexts, which no
-    // wrapped item wrote to.
-    let residue: usize = (0..1_000u64)
-        .into_par_iter()
-        .map(|_| usize::from(REQUEST.try_get().is_ok()))
-        .sum();
-    assert_eq!(residue, 0);
 }
 
 #[test]
