@@ -6,14 +6,14 @@
 //!
 //! # Invariants
 //!
-//! * No user code runs while the slot's `RefCell` is borrowed, and nothing is
-//!   dropped while it is borrowed: replaced bindings and maps are returned to
-//!   the caller, which drops them after the borrow has ended. A value's `Drop`
-//!   may therefore read and write context variables.
+//! * No user code runs while the slot's map is taken out of it, and nothing
+//!   is dropped then: replaced bindings and maps are returned to the caller,
+//!   which drops them after the map is back. A value's `Drop` may therefore
+//!   read and write context variables.
 //! * Readers that call user code ([`ContextVar::with`](crate::ContextVar::with))
-//!   hold an `Rc` of the map rather than a borrow. A write while such a reader
-//!   is active copies the map (`Rc::make_mut`), so the reader's `&T` stays
-//!   valid and the write still lands in the current context.
+//!   hold an `Rc` of the map. A write while such a reader is active copies
+//!   the map (`Rc::make_mut`), so the reader's `&T` stays valid and the
+//!   write still lands in the current context.
 //!
 //! # Teardown
 //!
@@ -23,6 +23,7 @@
 //! [`EnterError::ThreadShuttingDown`](crate::EnterError::ThreadShuttingDown).
 
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroUsize;
 use std::rc::Rc;
 
 use crate::context::Binding;
@@ -42,7 +43,11 @@ loom::lazy_static! {
 
 struct Slot {
     /// The current map. `None` until the thread first needs one.
-    map: RefCell<Option<Rc<Map>>>,
+    ///
+    /// A plain cell: every access takes the `Rc` out, works on it without
+    /// running user code or dropping user values, and puts it back (see
+    /// [`Slot::with_map`]).
+    map: Cell<Option<Rc<Map>>>,
     /// Id of the current context; 0 for a thread's base context until a token
     /// first needs its id.
     id: Cell<u64>,
@@ -50,14 +55,24 @@ struct Slot {
     /// the current context; [`NO_TASK`] for a thread's base context and for
     /// contexts entered outside of any task.
     task: Cell<u64>,
-    /// The contexts entered below the current one, innermost last: their
-    /// ids, their maps as they were when the next context was entered, and
-    /// the tasks that entered them.
+    /// Number of contexts entered on the thread (0: the base context is
+    /// current).
+    depth: Cell<usize>,
+    /// The base context's map, id and task while another context is
+    /// current. Kept apart from `outer`, in plain cells, so that entering a
+    /// context from the base context (as every task poll does) costs a few
+    /// word-sized moves.
+    base_map: Cell<Map>,
+    base_id: Cell<u64>,
+    base_task: Cell<u64>,
+    /// The contexts entered below the current one, except the base context,
+    /// innermost last: their ids, their maps as they were when the next
+    /// context was entered, and the tasks that entered them.
     outer: RefCell<Vec<Frame>>,
 }
 
 /// A context entered below the current one.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Frame {
     id: u64,
     map: Map,
@@ -70,9 +85,13 @@ pub(crate) const NO_TASK: u64 = 0;
 thread_local! {
     static CURRENT: Slot = const {
         Slot {
-            map: RefCell::new(None),
+            map: Cell::new(None),
             id: Cell::new(0),
             task: Cell::new(NO_TASK),
+            depth: Cell::new(0),
+            base_map: Cell::new(Map::EMPTY),
+            base_id: Cell::new(0),
+            base_task: Cell::new(NO_TASK),
             outer: RefCell::new(Vec::new()),
         }
     };
@@ -84,10 +103,7 @@ thread_local! {
 #[inline]
 pub(crate) fn get(id: u64) -> Option<Binding> {
     CURRENT
-        .try_with(|slot| {
-            let map = slot.map.borrow();
-            map.as_deref().and_then(|m| m.get(id)).cloned()
-        })
+        .try_with(|slot| slot.with_map(|map| map.as_deref().and_then(|m| m.get(id)).cloned()))
         .ok()
         .flatten()
 }
@@ -96,7 +112,7 @@ pub(crate) fn get(id: u64) -> Option<Binding> {
 #[inline]
 pub(crate) fn map_rc() -> Option<Rc<Map>> {
     CURRENT
-        .try_with(|slot| slot.map.borrow().clone())
+        .try_with(|slot| slot.with_map(|map| map.clone()))
         .ok()
         .flatten()
 }
@@ -115,7 +131,7 @@ pub(crate) fn is_alive() -> bool {
 /// A snapshot (O(1) copy) of the current map. Empty after teardown.
 pub(crate) fn snapshot() -> Map {
     CURRENT
-        .try_with(|slot| slot.map.borrow().as_deref().cloned())
+        .try_with(|slot| slot.with_map(|map| map.as_deref().cloned()))
         .ok()
         .flatten()
         .unwrap_or_default()
@@ -138,9 +154,10 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
                 }
                 id => id,
             };
-            let mut map = slot.map.borrow_mut();
-            let map = map.get_or_insert_with(Default::default);
-            f(Rc::make_mut(map), id)
+            let mut map = slot.map.take();
+            let r = f(Rc::make_mut(map.get_or_insert_with(Default::default)), id);
+            slot.map.set(map);
+            r
         })
         .ok()
 }
@@ -149,31 +166,42 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
 #[derive(Debug)]
 pub(crate) struct Entered {
     /// Number of contexts entered on the thread, this one included.
-    depth: usize,
+    depth: NonZeroUsize,
 }
 
 /// Makes `map` (the map of context `id`) current on this thread, entered by
 /// async task `task` ([`NO_TASK`] if none).
 ///
 /// The previous context's id and map are pushed on the thread's stack of
-/// entered contexts, where [`entered_map`] can still read them.
+/// entered contexts, where [`entered_map`] can still read them (the base
+/// context's, in cells of its own).
 ///
 /// Returns `Err(map)` after teardown.
+#[inline]
 pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
     let mut map = Some(map);
     CURRENT
         .try_with(|slot| {
             let map = map.take().expect("called once");
-            let prev = swap_current(slot, map);
+            let prev_map = swap_current(slot, map);
             let prev_id = slot.id.replace(id);
             let prev_task = slot.task.replace(task);
-            let mut outer = slot.outer.borrow_mut();
-            outer.push(Frame {
-                id: prev_id,
-                map: prev,
-                task: prev_task,
-            });
-            Entered { depth: outer.len() }
+            let depth = slot.depth.get() + 1;
+            slot.depth.set(depth);
+            if depth == 1 {
+                slot.base_map.set(prev_map);
+                slot.base_id.set(prev_id);
+                slot.base_task.set(prev_task);
+            } else {
+                slot.outer.borrow_mut().push(Frame {
+                    id: prev_id,
+                    map: prev_map,
+                    task: prev_task,
+                });
+            }
+            Entered {
+                depth: NonZeroUsize::new(depth).expect("depth + 1 > 0"),
+            }
         })
         .map_err(|_| map.take().expect("not taken by the failed access"))
 }
@@ -208,33 +236,79 @@ fn report_out_of_order() {
 /// context's own state in order; it runs outside of any borrow of the slot.
 /// After it, an out-of-order exit panics (unless the thread is already
 /// panicking).
+#[inline]
 pub(crate) fn exit(entered: Entered, restore: impl FnOnce(Option<Map>)) {
+    let depth = entered.depth.get();
+    // The common case: this context is the current one.
+    let in_order = CURRENT.try_with(|slot| {
+        if slot.depth.get() != depth {
+            return None;
+        }
+        let (prev_id, prev_map, prev_task) = if depth == 1 {
+            (
+                slot.base_id.get(),
+                slot.base_map.take(),
+                slot.base_task.get(),
+            )
+        } else {
+            let frame = slot
+                .outer
+                .borrow_mut()
+                .pop()
+                .expect("one frame per entry above the first");
+            (frame.id, frame.map, frame.task)
+        };
+        slot.depth.set(depth - 1);
+        slot.id.set(prev_id);
+        slot.task.set(prev_task);
+        Some(swap_current(slot, prev_map))
+    });
+    match in_order {
+        Ok(Some(map)) => restore(Some(map)),
+        _ => exit_out_of_order(depth, restore),
+    }
+}
+
+/// [`exit`] when the context is not the current one: contexts entered
+/// above it are still entered, or it was already exited, or the slot is
+/// gone.
+#[cold]
+fn exit_out_of_order(depth: usize, restore: impl FnOnce(Option<Map>)) {
     let mut discarded: Vec<Frame> = Vec::new();
     let mut displaced = None;
     let mut out_of_order = false;
     let map = CURRENT
         .try_with(|slot| {
-            let mut outer = slot.outer.borrow_mut();
-            if outer.len() < entered.depth {
+            let current_depth = slot.depth.get();
+            if current_depth < depth {
                 // Already exited by an out-of-order exit further down.
                 return None;
             }
-            out_of_order = outer.len() > entered.depth;
-            // Frames above ours: `outer[depth]` holds our map as it was when
-            // the next context was entered (the live one, since we could not
-            // change it after); the current map belongs to the topmost.
-            discarded = outer.split_off(entered.depth);
-            let prev = outer.pop().expect("depth >= 1");
-            drop(outer);
-            slot.id.set(prev.id);
-            slot.task.set(prev.task);
-            let current = swap_current(slot, prev.map);
-            Some(if out_of_order {
-                displaced = Some(current);
-                std::mem::take(&mut discarded[0].map)
+            out_of_order = true;
+            // Frames above ours: `outer[depth - 1]` holds our map as it was
+            // when the next context was entered (the live one, since we
+            // could not change it after); the current map belongs to the
+            // topmost.
+            discarded = slot.outer.borrow_mut().split_off(depth - 1);
+            let (prev_id, prev_map, prev_task) = if depth == 1 {
+                (
+                    slot.base_id.get(),
+                    slot.base_map.take(),
+                    slot.base_task.get(),
+                )
             } else {
-                current
-            })
+                let frame = slot
+                    .outer
+                    .borrow_mut()
+                    .pop()
+                    .expect("one frame per entry above the first");
+                (frame.id, frame.map, frame.task)
+            };
+            slot.depth.set(depth - 1);
+            slot.id.set(prev_id);
+            slot.task.set(prev_task);
+            displaced = Some(swap_current(slot, prev_map));
+            Some(std::mem::take(&mut discarded[0].map))
         })
         .ok()
         .flatten();
@@ -254,7 +328,7 @@ pub(crate) fn entered_map(id: u64) -> Option<Map> {
     CURRENT
         .try_with(|slot| {
             if slot.id.get() == id {
-                return Some(slot.map.borrow().as_deref().cloned().unwrap_or_default());
+                return Some(slot.with_map(|map| map.as_deref().cloned().unwrap_or_default()));
             }
             let outer = slot.outer.borrow();
             outer
@@ -267,16 +341,37 @@ pub(crate) fn entered_map(id: u64) -> Option<Map> {
         .flatten()
 }
 
-/// Replaces the current map, returning the previous one. Reuses the slot's
-/// `Rc` unless a reader shares it.
-fn swap_current(slot: &Slot, map: Map) -> Map {
-    let mut current = slot.map.borrow_mut();
-    match current.as_mut().and_then(Rc::get_mut) {
-        Some(inline) => std::mem::replace(inline, map),
-        None => unshare(current.replace(Rc::new(map))),
+impl Slot {
+    /// Applies `f` to the current map. `f` must not run user code (it only
+    /// clones or looks up).
+    #[inline]
+    fn with_map<R>(&self, f: impl FnOnce(&Option<Rc<Map>>) -> R) -> R {
+        let map = self.map.take();
+        let r = f(&map);
+        self.map.set(map);
+        r
     }
 }
 
+/// Replaces the current map, returning the previous one. Reuses the slot's
+/// `Rc` unless a reader shares it.
+#[inline]
+fn swap_current(slot: &Slot, map: Map) -> Map {
+    let mut current = slot.map.take();
+    match current.as_mut().and_then(Rc::get_mut) {
+        Some(inline) => {
+            let prev = std::mem::replace(inline, map);
+            slot.map.set(current);
+            prev
+        }
+        None => {
+            slot.map.set(Some(Rc::new(map)));
+            unshare(current)
+        }
+    }
+}
+
+#[cold]
 fn unshare(rc: Option<Rc<Map>>) -> Map {
     rc.map(|rc| Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone()))
         .unwrap_or_default()

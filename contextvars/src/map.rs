@@ -70,6 +70,9 @@ enum Repr {
 }
 
 impl Map {
+    /// The empty map (also `Map::default()`), usable in constants.
+    pub(crate) const EMPTY: Map = Map(None);
+
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         match &self.0 {
