@@ -80,7 +80,7 @@ impl Context {
     pub(crate) fn from_map(map: Map) -> Self {
         stats::context_created();
         Context {
-            id: current::CONTEXT_IDS.next(),
+            id: current::next_context_id(),
             state: Exclusive::new(map),
         }
     }
@@ -214,25 +214,33 @@ impl Context {
     /// request.run_mut(|| STEP.set(*STEP.get() + 1));
     /// assert_eq!(request.get(&STEP).as_deref(), Some(&2));
     /// ```
+    #[inline]
+    #[track_caller]
     pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let entered = match self.enter_mut() {
+        // The hot path of every poll of a task: kept to a few word moves.
+        let task = runtime::current_task();
+        let id = self.id;
+        let (map, entered) = self.state.get_mut();
+        if entered {
+            enter_failed(EnterError::AlreadyEntered);
+        }
+        let entered = match current::enter(std::mem::take(map), id, task) {
             Ok(entered) => entered,
-            Err(err) => panic!("{err}"),
+            Err(taken) => {
+                *map = taken;
+                enter_failed(EnterError::ThreadShuttingDown);
+            }
         };
         let _guard = OwnedExit {
-            ctx: self,
+            map,
             entered: Some(entered),
         };
         f()
     }
 
-    /// Enters this context, which the caller owns exclusively; the caller
-    /// must hand the result to [`exit_mut`](Context::exit_mut).
-    pub(crate) fn enter_mut(&mut self) -> Result<current::Entered, EnterError> {
-        self.enter_mut_for(runtime::current_task())
-    }
-
-    /// [`enter_mut`](Context::enter_mut) on behalf of async task `task`.
+    /// Enters this context, which the caller owns exclusively, on behalf of
+    /// async task `task`; the caller must hand the result to
+    /// [`exit_mut`](Context::exit_mut).
     pub(crate) fn enter_mut_for(&mut self, task: u64) -> Result<current::Entered, EnterError> {
         let id = self.id;
         let (map, entered) = self.state.get_mut();
@@ -245,7 +253,7 @@ impl Context {
         })
     }
 
-    /// Exits this context, entered by [`enter_mut`](Context::enter_mut).
+    /// Exits this context, entered by [`enter_mut_for`](Context::enter_mut_for).
     ///
     /// # Panics
     ///
@@ -450,16 +458,28 @@ impl Drop for SharedExit<'_> {
 }
 
 /// Restores the caller's context when an owned `run_mut` ends.
+/// Exits a context entered by [`Context::run_mut`], putting its map back.
 struct OwnedExit<'a> {
-    ctx: &'a mut Context,
+    map: &'a mut Map,
     entered: Option<current::Entered>,
 }
 
 impl Drop for OwnedExit<'_> {
+    #[inline]
     fn drop(&mut self) {
         let entered = self.entered.take().expect("taken once, here");
-        self.ctx.exit_mut(entered);
+        current::exit(entered, |map| {
+            if let Some(map) = map {
+                *self.map = map;
+            }
+        });
     }
+}
+
+#[cold]
+#[track_caller]
+fn enter_failed(err: EnterError) -> ! {
+    panic!("{err}")
 }
 
 impl Drop for Context {

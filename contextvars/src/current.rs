@@ -41,6 +41,40 @@ loom::lazy_static! {
     pub(crate) static ref CONTEXT_IDS: IdCounter = IdCounter::new();
 }
 
+/// How many context ids a thread takes from [`CONTEXT_IDS`] at a time.
+#[cfg(not(loom))]
+const ID_BLOCK: u64 = 1024;
+
+/// A fresh context id, unique in the process.
+///
+/// Each thread hands out ids from a block of its own and takes a new block
+/// from the shared counter when it runs out, so that making contexts on
+/// many threads at once (every spawn does) does not make them all write to
+/// one cache line.
+#[inline]
+pub(crate) fn next_context_id() -> u64 {
+    #[cfg(not(loom))]
+    {
+        thread_local! {
+            // No destructor: usable until the thread is gone.
+            static BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        BLOCK.with(|block| {
+            let (next, end) = block.get();
+            if next < end {
+                block.set((next + 1, end));
+                next
+            } else {
+                let start = CONTEXT_IDS.next_block(ID_BLOCK);
+                block.set((start + 1, start + ID_BLOCK));
+                start
+            }
+        })
+    }
+    #[cfg(loom)]
+    CONTEXT_IDS.next()
+}
+
 struct Slot {
     /// The current map. `None` until the thread first needs one.
     ///
@@ -148,7 +182,7 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
         .try_with(move |slot| {
             let id = match slot.id.get() {
                 0 => {
-                    let id = CONTEXT_IDS.next();
+                    let id = next_context_id();
                     slot.id.set(id);
                     id
                 }
@@ -355,7 +389,7 @@ impl Slot {
 
 /// Replaces the current map, returning the previous one. Reuses the slot's
 /// `Rc` unless a reader shares it.
-#[inline]
+#[inline(always)]
 fn swap_current(slot: &Slot, map: Map) -> Map {
     let mut current = slot.map.take();
     match current.as_mut().and_then(Rc::get_mut) {

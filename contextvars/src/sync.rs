@@ -49,6 +49,12 @@ impl IdCounter {
     pub(crate) fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Reserves `n` consecutive ids and returns the first.
+    #[cfg(not(loom))]
+    pub(crate) fn next_block(&self, n: u64) -> u64 {
+        self.0.fetch_add(n, Ordering::Relaxed)
+    }
 }
 
 /// An id assigned on first use, so that its owner can be built in a `const`.
