@@ -2,10 +2,12 @@
 //!
 //! Times `contextvars` and its alternatives in one process (see
 //! `contextvars_benches::harness` for the method), times CPython's
-//! `contextvars` through `python3` when it is installed, prints one table per
-//! group (ns per operation, allocations per operation, ratio to each
-//! baseline of the group), the definitions of the summary ratios with their
-//! targets, and ends with exactly one line:
+//! `contextvars` through `python3` when it is installed, measures the
+//! requests per second of a minimal axum app with and without
+//! `contextvars_tower::RequestContextLayer` on loopback (see `http.rs`),
+//! prints one table per group (ns per operation, allocations per operation,
+//! ratio to each baseline of the group), the HTTP table, the definitions of
+//! the summary ratios with their targets, and ends with exactly one line:
 //!
 //! ```text
 //! get_vs_otel=R set_reset_vs_otel=R copy_flat=R poll_vs_task_local=R spawn_vs_tokio=R http_vs_bare=R get_vs_cpython=R
@@ -18,8 +20,14 @@
 //! id is `ID` (ids are listed by `report --list`) for `ITERATIONS` iterations
 //! (default 1,000,000) and prints its time, e.g.
 //! `valgrind --tool=callgrind target/release/report --only poll.with_context.1 100000`.
+//! `report --only http [ROUNDS]` runs the HTTP comparison alone, with
+//! `ROUNDS` recorded rounds per server (default as in the report).
+//!
+//! The process exits with status 1, after printing the report, if a request
+//! of the HTTP comparison failed.
 
 mod alloc;
+mod http;
 mod suite;
 
 use std::io::Write as _;
@@ -36,9 +44,35 @@ struct Ratio {
     key: &'static str,
     /// Exactly what is divided by what.
     definition: &'static str,
-    /// The target: the ratio must be at most this.
-    target: Option<f64>,
+    target: Option<Target>,
     value: Option<f64>,
+}
+
+/// The bound a ratio must stay within.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The ratio must be at most this (a time of ours over theirs).
+    AtMost(f64),
+    /// The ratio must be at least this (a throughput of ours over theirs).
+    AtLeast(f64),
+}
+
+impl Target {
+    fn met(self, value: f64) -> bool {
+        match self {
+            Target::AtMost(t) => value <= t,
+            Target::AtLeast(t) => value >= t,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::AtMost(t) => write!(f, "≤ {t}"),
+            Target::AtLeast(t) => write!(f, "≥ {t}"),
+        }
+    }
 }
 
 /// `get_vs_otel`: our borrowing read (`var.with(|v| *v)`) in a context of 1
@@ -70,10 +104,12 @@ const POLL_VS_TASK_LOCAL: &str = "median per-poll time of `WithContext` (owned c
 const SPAWN_VS_TOKIO: &str = "median of `contextvars_tokio::spawn(async {}).await` / median of \
     `tokio::spawn(async {}).await`, current_thread runtime, same spawner (a root context \
     binding 1 var)";
-/// `http_vs_bare`: requests/s of axum behind the `contextvars-tower` layer /
-/// requests/s of bare axum. Not measured yet.
-const HTTP_VS_BARE: &str = "requests/s of axum behind the contextvars-tower layer / requests/s \
-    of bare axum (NA: the layer does not exist yet, see suite::measure_http)";
+/// `http_vs_bare`: requests/s of a minimal axum app behind
+/// `RequestContextLayer` / requests/s of the same app bare, on loopback,
+/// medians of interleaved rounds (see `http.rs`).
+const HTTP_VS_BARE: &str = "median requests/s of axum `GET /` behind \
+    `contextvars_tower::RequestContextLayer` (handler reads `REQUEST_ID`) / median requests/s of \
+    the same app bare; loopback, keep-alive HTTP/1.1, same header mix, interleaved rounds";
 /// `get_vs_cpython`: our `var.get()` (an `Arc` clone, +drop) in a context of
 /// 1 variable / CPython's `var.get()` in a context of 1 variable, minus
 /// `timeit`'s empty-loop time (`pass`). Both return a new strong reference.
@@ -116,7 +152,14 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let python = cpython::run(config.reps, config.rep_target);
-    let http = suite::measure_http();
+    eprintln!(
+        "[{:5.1}s] measuring HTTP: axum bare and behind RequestContextLayer",
+        started.elapsed().as_secs_f64()
+    );
+    let http = http::measure(http::ROUNDS, Some(probe));
+    if let Err(err) = &http {
+        eprintln!("HTTP comparison FAILED: {err}");
+    }
 
     let mut out = String::new();
     header(&mut out, &config);
@@ -130,12 +173,9 @@ fn main() {
         );
     }
     python_table(&mut out, &groups, python.as_ref());
-    out.push_str(
-        "## HTTP\n\nNot measured yet: the tower layer of contextvars-tower is being written; ",
-    );
-    out.push_str("suite::measure_http() is where the axum comparison goes.\n\n");
+    http_table(&mut out, http.as_ref());
 
-    let ratios = ratios(&groups, python.as_ref().ok(), http);
+    let ratios = ratios(&groups, python.as_ref().ok(), http.as_ref().ok());
     checks(&mut out, &groups, &ratios);
     out.push_str(&format!(
         "Total time of the report: {:.1} s.\n\n",
@@ -152,6 +192,10 @@ fn main() {
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush())
         .expect("write the report to stdout");
+    drop(stdout);
+    if http.is_err() {
+        std::process::exit(1);
+    }
 }
 
 /// Prints the id and name of every benchmark.
@@ -161,6 +205,7 @@ fn list() {
             println!("{}\t{}", bench.id, bench.name);
         }
     }
+    println!("http\trequests/s of axum, bare and behind RequestContextLayer (interleaved rounds)");
 }
 
 /// Runs one benchmark once, for a profiler.
@@ -169,6 +214,9 @@ fn only(args: &[String]) {
         eprintln!("usage: report --only ID [ITERATIONS]");
         std::process::exit(2);
     };
+    if id == "http" {
+        return only_http(args.get(1));
+    }
     let iters: u64 = match args.get(1).map(|n| n.parse()) {
         None => 1_000_000,
         Some(Ok(n)) => n,
@@ -192,6 +240,39 @@ fn only(args: &[String]) {
         iters,
         elapsed.as_secs_f64() * 1e9 / iters as f64
     );
+}
+
+/// Runs the HTTP comparison alone, with `rounds` rounds per server.
+fn only_http(rounds: Option<&String>) {
+    let rounds = match rounds.map(|n| n.parse()) {
+        None => http::ROUNDS,
+        Some(Ok(n)) => n,
+        Some(Err(err)) => {
+            eprintln!("bad round count: {err}");
+            std::process::exit(2);
+        }
+    };
+    match http::measure(rounds, Some(&alloc::count_allocs)) {
+        Ok(h) => println!(
+            "bare {:.0} requests/s ({} allocs/request), layered {:.0} requests/s ({} \
+             allocs/request) (medians of {} rounds of {} ms, {} connections): \
+             http_vs_bare={} (paired {}), {:.1} s",
+            h.bare.median_rps,
+            fmt_allocs(h.bare.allocs_per_request),
+            h.layered.median_rps,
+            fmt_allocs(h.layered.allocs_per_request),
+            h.rounds,
+            h.round.as_millis(),
+            h.connections,
+            fmt_ratio(Some(h.ratio())),
+            fmt_ratio(Some(h.paired_ratio)),
+            h.elapsed.as_secs_f64()
+        ),
+        Err(err) => {
+            eprintln!("HTTP comparison FAILED: {err}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn header(out: &mut String, config: &Config) {
@@ -368,53 +449,112 @@ fn python_table(out: &mut String, groups: &[MeasuredGroup], python: Result<&PyRe
     out.push('\n');
 }
 
+/// The `## HTTP` section: the set-up, one row per server, or the failure.
+fn http_table(out: &mut String, http: Result<&http::HttpResult, &String>) {
+    out.push_str("## HTTP: minimal axum app, bare and behind RequestContextLayer\n\n");
+    let h = match http {
+        Ok(h) => h,
+        Err(err) => {
+            out.push_str(&format!("**FAILED**: {err}.\n\n"));
+            return;
+        }
+    };
+    out.push_str(&format!(
+        "Two axum servers on 127.0.0.1 answer `GET /` with the same 2-byte body; one is \
+         wrapped in `RequestContextLayer::new()` and its handler reads `REQUEST_ID`. Servers and \
+         load generator share one multi_thread tokio runtime ({} workers). The load: {} \
+         keep-alive HTTP/1.1 connections per server (hyper `client::conn::http1`), one request \
+         in flight on each; the requests cycle through the same 64 header sets for both \
+         servers: 4 in 8 with a valid `x-request-id`, 1 in 8 with a `traceparent`, 1 in 8 with \
+         `traceparent` + `tracestate` + `baggage`, 2 in 8 with none (the layer makes the id \
+         and a new trace). Every response is checked (200, body, `x-request-id` echoed \
+         exactly when layered). One warm-up round each, then {} rounds of {} ms each, \
+         alternating bare/layered (order swapped every other pair); requests/s is the median \
+         over the rounds (slowest and fastest round in parentheses). allocs/request: client \
+         and server together, in a separate untimed pass.\n\n",
+        h.workers,
+        h.connections,
+        h.rounds,
+        h.round.as_millis(),
+    ));
+    out.push_str(
+        "| | server | requests/s median (min – max) | requests | allocs/request | vs bare |\n\
+         |---|---|---:|---:|---:|---:|\n",
+    );
+    for (tag, name, t) in [
+        ("baseline", "bare axum", &h.bare),
+        (
+            "**ours**",
+            "axum + RequestContextLayer, handler reads REQUEST_ID",
+            &h.layered,
+        ),
+    ] {
+        out.push_str(&format!(
+            "| {tag} | {name} | {:.0} ({:.0} – {:.0}) | {} | {} | {:.3} |\n",
+            t.median_rps,
+            t.min_rps,
+            t.max_rps,
+            t.requests,
+            fmt_allocs(t.allocs_per_request),
+            t.median_rps / h.bare.median_rps,
+        ));
+    }
+    out.push_str(&format!(
+        "\nhttp_vs_bare = {} (ratio of the medians); median of the per-pair ratios: {}. \
+         The comparison took {:.1} s.\n\n",
+        fmt_ratio(Some(h.ratio())),
+        fmt_ratio(Some(h.paired_ratio)),
+        h.elapsed.as_secs_f64(),
+    ));
+}
+
 fn ratios(
     groups: &[MeasuredGroup],
     python: Option<&PyReport>,
-    http: Option<suite::HttpResult>,
+    http: Option<&http::HttpResult>,
 ) -> Vec<Ratio> {
     let div = |a: &str, b: &str| Some(median_of(groups, a)? / median_of(groups, b)?);
     vec![
         Ratio {
             key: "get_vs_otel",
             definition: GET_VS_OTEL,
-            target: Some(0.35),
+            target: Some(Target::AtMost(0.35)),
             value: div("get.with.1", "otel.map_current"),
         },
         Ratio {
             key: "set_reset_vs_otel",
             definition: SET_RESET_VS_OTEL,
-            target: Some(0.25),
+            target: Some(Target::AtMost(0.25)),
             value: div("set_reset.unshared.1", "otel.set_reset"),
         },
         Ratio {
             key: "copy_flat",
             definition: COPY_FLAT,
-            target: Some(1.2),
+            target: Some(Target::AtMost(1.2)),
             value: div("copy.1024", "copy.1"),
         },
         Ratio {
             key: "poll_vs_task_local",
             definition: POLL_VS_TASK_LOCAL,
-            target: Some(1.5),
+            target: Some(Target::AtMost(1.5)),
             value: div("poll.with_context.1", "poll.task_local"),
         },
         Ratio {
             key: "spawn_vs_tokio",
             definition: SPAWN_VS_TOKIO,
-            target: Some(1.06),
+            target: Some(Target::AtMost(1.06)),
             value: div("spawn.ct.contextvars", "spawn.ct.tokio"),
         },
         Ratio {
             key: "http_vs_bare",
             definition: HTTP_VS_BARE,
-            target: None,
-            value: http.map(|h| h.layered_rps / h.bare_rps),
+            target: Some(Target::AtLeast(0.97)),
+            value: http.map(http::HttpResult::ratio),
         },
         Ratio {
             key: "get_vs_cpython",
             definition: GET_VS_CPYTHON,
-            target: Some(0.15),
+            target: Some(Target::AtMost(0.15)),
             value: python.and_then(|py| {
                 let net = py.net("get.1").filter(|&net| net > 0.0)?;
                 Some(median_of(groups, "get.arc.1")? / net)
@@ -428,7 +568,7 @@ fn checks(out: &mut String, groups: &[MeasuredGroup], ratios: &[Ratio]) {
     out.push_str("| ratio | definition | value | target | |\n|---|---|---:|---:|---|\n");
     for r in ratios {
         let verdict = match (r.value, r.target) {
-            (Some(v), Some(t)) if v <= t => "met",
+            (Some(v), Some(t)) if t.met(v) => "met",
             (Some(_), Some(_)) => "**MISSED**",
             (None, _) => "not measured",
             (Some(_), None) => "",
@@ -438,7 +578,7 @@ fn checks(out: &mut String, groups: &[MeasuredGroup], ratios: &[Ratio]) {
             r.key,
             r.definition,
             fmt_ratio(r.value),
-            r.target.map_or("-".into(), |t| format!("≤ {t}")),
+            r.target.map_or("-".into(), |t| t.to_string()),
         ));
     }
     // Allocation-free reads and copies.

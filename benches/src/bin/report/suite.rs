@@ -687,27 +687,3 @@ fn auto() -> Option<Group> {
         benches: b,
     })
 }
-
-/// Requests per second of one axum app, bare and behind the request-context
-/// layer of `contextvars-tower`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HttpResult {
-    /// Bare axum.
-    pub(crate) bare_rps: f64,
-    /// The same app behind the layer.
-    pub(crate) layered_rps: f64,
-}
-
-/// The HTTP comparison: **not measured yet**, because the tower layer of
-/// `contextvars-tower` is still being written.
-///
-/// When it lands, this function is the one place to fill in: serve a
-/// one-route axum app on `127.0.0.1:0` twice (bare, and with the layer),
-/// drive each with a bounded number of keep-alive requests from a few client
-/// tasks on the same machine, interleave the repetitions of the two servers
-/// as [`measure`](contextvars_benches::harness::measure) does, and return the
-/// median requests per second of each. The report prints
-/// `http_vs_bare = layered_rps / bare_rps`.
-pub(crate) fn measure_http() -> Option<HttpResult> {
-    None
-}
