@@ -15,6 +15,8 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) request_id: RequestId,
+    /// Whether `request_id` is the request's own request-id header, as is.
+    pub(crate) request_id_from_header: bool,
     pub(crate) trace: TraceContext,
     pub(crate) baggage: Baggage,
 }
@@ -89,12 +91,15 @@ pub(crate) fn extract(
         Some(parent) => TraceContext::from_parent(parent, tracestate(headers)),
         None => TraceContext::new_root().with_flags(new_trace_flags),
     };
-    let request_id = single(headers, request_id_header)
-        .and_then(|value| RequestId::from_bytes(value.as_bytes()).ok())
+    let from_header = single(headers, request_id_header)
+        .and_then(|value| RequestId::from_header_value(value).ok());
+    let request_id_from_header = from_header.is_some();
+    let request_id = from_header
         .or_else(|| parent.map(|p| RequestId::from(p.trace_id())))
         .unwrap_or_else(RequestId::new_v7);
     Incoming {
         request_id,
+        request_id_from_header,
         trace,
         baggage: baggage(headers),
     }

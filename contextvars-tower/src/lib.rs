@@ -244,7 +244,8 @@
 //! * **Random ids are not secret.** Trace and span ids come from a fast
 //!   per-thread generator seeded from the OS (as OpenTelemetry's default):
 //!   unique, not cryptographically unpredictable. Request ids are UUIDv7,
-//!   whose random bits come from the OS.
+//!   whose random bits come from `rand`'s per-thread generator (a CSPRNG
+//!   seeded from the OS).
 //! * **Header limits are the server's.** hyper rejects, before any layer
 //!   runs: header values with bytes HTTP forbids (a bare CR, NUL and other
 //!   control characters, DEL) with `400 Bad Request`; over HTTP/1.1, more

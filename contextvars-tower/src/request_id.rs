@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use http::HeaderValue;
 
@@ -74,8 +73,10 @@ impl std::error::Error for InvalidRequestId {}
 /// let fresh = RequestId::new_v7();
 /// assert_eq!(fresh.as_str().len(), 36);
 /// ```
+// Held as the header value it travels as: taking an id from a request's
+// header and echoing it copies nothing.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// The longest request id accepted, in bytes.
@@ -98,8 +99,7 @@ impl RequestId {
     /// assert!(RequestId::new("naïve").is_err());
     /// ```
     pub fn new(id: &str) -> Result<RequestId, InvalidRequestId> {
-        validate(id.as_bytes())?;
-        Ok(RequestId(id.into()))
+        RequestId::from_bytes(id.as_bytes())
     }
 
     /// Validates raw bytes, such as a header value.
@@ -118,10 +118,30 @@ impl RequestId {
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<RequestId, InvalidRequestId> {
         validate(bytes)?;
-        // Visible ASCII is UTF-8.
-        let id =
-            std::str::from_utf8(bytes).map_err(|_| InvalidRequestId::InvalidByte { index: 0 })?;
-        Ok(RequestId(id.into()))
+        Ok(RequestId(
+            HeaderValue::from_bytes(bytes).expect("visible ASCII is a valid header value"),
+        ))
+    }
+
+    /// Takes a request id from a header value, without copying it.
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestId::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars_tower::RequestId;
+    /// use http::HeaderValue;
+    ///
+    /// let header = HeaderValue::from_static("req-1");
+    /// assert_eq!(RequestId::from_header_value(&header).unwrap().as_str(), "req-1");
+    /// assert!(RequestId::from_header_value(&HeaderValue::from_static("a b")).is_err());
+    /// ```
+    pub fn from_header_value(value: &HeaderValue) -> Result<RequestId, InvalidRequestId> {
+        validate(value.as_bytes())?;
+        Ok(RequestId(value.clone()))
     }
 
     /// A new UUIDv7 (RFC 9562) request id, in the usual 36-character form:
@@ -141,7 +161,8 @@ impl RequestId {
     pub fn new_v7() -> RequestId {
         let uuid = uuid::Uuid::now_v7();
         let mut buf = uuid::Uuid::encode_buffer();
-        RequestId(uuid.hyphenated().encode_lower(&mut buf).into())
+        RequestId::from_bytes(uuid.hyphenated().encode_lower(&mut buf).as_bytes())
+            .expect("a UUID is a valid request id")
     }
 
     /// The id.
@@ -154,10 +175,13 @@ impl RequestId {
     /// assert_eq!(RequestId::new("x").unwrap().as_str(), "x");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0
+            .to_str()
+            .expect("a request id is validated visible ASCII")
     }
 
-    /// The id as a header value (always valid).
+    /// The id as a header value (always valid). Shares the id's bytes: no
+    /// allocation.
     ///
     /// # Examples
     ///
@@ -168,7 +192,7 @@ impl RequestId {
     /// assert_eq!(id.to_header_value(), "req-1");
     /// ```
     pub fn to_header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.0).expect("visible ASCII is a valid header value")
+        self.0.clone()
     }
 }
 
@@ -197,7 +221,8 @@ impl From<TraceId> for RequestId {
     /// assert_eq!(RequestId::from(trace_id).as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// ```
     fn from(trace_id: TraceId) -> RequestId {
-        RequestId(trace_id.to_string().into())
+        RequestId::from_bytes(trace_id.to_string().as_bytes())
+            .expect("hex digits are a valid request id")
     }
 }
 
@@ -216,19 +241,19 @@ impl FromStr for RequestId {
 
 impl AsRef<str> for RequestId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RequestId({:?})", &*self.0)
+        write!(f, "RequestId({:?})", self.as_str())
     }
 }
 

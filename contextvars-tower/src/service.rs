@@ -192,8 +192,10 @@ where
         let request_id = incoming.request_id;
 
         // Inner layers and the handler only ever see the validated id.
-        req.headers_mut()
-            .insert(&config.request_id_header, request_id.to_header_value());
+        if !incoming.request_id_from_header {
+            req.headers_mut()
+                .insert(&config.request_id_header, request_id.to_header_value());
+        }
         let extensions = req.extensions_mut();
         extensions.insert(request_id.clone());
         extensions.insert(incoming.trace.clone());
