@@ -190,7 +190,7 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
             };
             let mut map = slot.map.take();
             let r = f(Rc::make_mut(map.get_or_insert_with(Default::default)), id);
-            slot.map.set(map);
+            slot.put_back(map);
             r
         })
         .ok()
@@ -378,12 +378,22 @@ pub(crate) fn entered_map(id: u64) -> Option<Map> {
 impl Slot {
     /// Applies `f` to the current map. `f` must not run user code (it only
     /// clones or looks up).
-    #[inline]
+    #[inline(always)]
     fn with_map<R>(&self, f: impl FnOnce(&Option<Rc<Map>>) -> R) -> R {
         let map = self.map.take();
         let r = f(&map);
-        self.map.set(map);
+        self.put_back(map);
         r
+    }
+
+    /// Puts back the map taken out of the cell, which is still empty
+    /// (nothing between can reach it): no drop of its old value, as `set`
+    /// would do.
+    #[inline(always)]
+    fn put_back(&self, map: Option<Rc<Map>>) {
+        let empty = self.map.replace(map);
+        debug_assert!(empty.is_none());
+        std::mem::forget(empty);
     }
 }
 
@@ -395,11 +405,11 @@ fn swap_current(slot: &Slot, map: Map) -> Map {
     match current.as_mut().and_then(Rc::get_mut) {
         Some(inline) => {
             let prev = std::mem::replace(inline, map);
-            slot.map.set(current);
+            slot.put_back(current);
             prev
         }
         None => {
-            slot.map.set(Some(Rc::new(map)));
+            slot.put_back(Some(Rc::new(map)));
             unshare(current)
         }
     }

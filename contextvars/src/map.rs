@@ -3,9 +3,8 @@
 //! A map is one pointer (`None` when empty), so that entering and leaving a
 //! context moves a single word. Copying a map is one reference-count
 //! increment, whatever its size. Small maps (the common case: a handful of
-//! request-scoped variables) are a sorted vector, its first four entries
-//! stored in the map's own allocation: the fastest structure for lookups and
-//! updates at that size. Larger maps switch to a
+//! request-scoped variables) are a sorted vector, which is the fastest
+//! structure for lookups and updates at that size; larger maps switch to a
 //! hash array mapped trie (`imbl`), whose updates stay logarithmic at any
 //! size. Both are updated in place when no copy shares them, and copied on
 //! write otherwise.
@@ -17,11 +16,6 @@ use crate::context::Binding;
 
 /// Above this many entries a map switches to the trie.
 const SMALL_MAX: usize = 32;
-/// Bindings stored inline in a small map (more spill to the heap).
-const INLINE: usize = 4;
-
-/// The sorted bindings of a small map.
-type Small = smallvec::SmallVec<[Binding; INLINE]>;
 /// A trie that shrinks to this many entries switches back to the vector.
 /// The gap to `SMALL_MAX` keeps a map near the boundary from flapping.
 const SMALL_AGAIN: usize = 16;
@@ -70,7 +64,7 @@ struct Inner {
 #[derive(Clone, Debug)]
 enum Repr {
     /// Entries sorted by variable id.
-    Small(Small),
+    Small(Vec<Binding>),
     /// More than `SMALL_MAX` entries (until it shrinks to `SMALL_AGAIN`).
     Large(Trie),
 }
@@ -106,7 +100,7 @@ impl Map {
         let id = key.id();
         let inner = Arc::make_mut(self.0.get_or_insert_with(|| {
             Arc::new(Inner {
-                repr: Repr::Small(Small::new()),
+                repr: Repr::Small(Vec::new()),
                 not_inherited: 0,
             })
         }));
@@ -146,7 +140,7 @@ impl Map {
             Repr::Large(t) => {
                 let removed = t.remove(&id)?;
                 if t.len() <= SMALL_AGAIN {
-                    let mut small: Small = t.values().cloned().collect();
+                    let mut small: Vec<Binding> = t.values().cloned().collect();
                     small.sort_unstable_by_key(|b| b.key().id());
                     inner.repr = Repr::Small(small);
                 }
