@@ -198,8 +198,9 @@ impl Map {
     }
 
     /// The map a spawned task or thread starts with: this one without the
-    /// variables that are not inherited. O(1) when there are none.
-    pub(crate) fn inherited(&self) -> Map {
+    /// variables that are not inherited. Returns `self` itself (no copy, no
+    /// reference count touched) when there are none.
+    pub(crate) fn inherited(self) -> Map {
         match self.0.as_deref() {
             Some(inner) if inner.not_inherited > 0 => {
                 let mut child = Map::default();
@@ -208,7 +209,7 @@ impl Map {
                 }
                 child
             }
-            _ => self.clone(),
+            _ => self,
         }
     }
 }
