@@ -184,7 +184,7 @@ impl Context {
         };
         let _guard = SharedExit {
             ctx: self,
-            entered: Some(entered),
+            entered,
         };
         Ok(f())
     }
@@ -233,7 +233,7 @@ impl Context {
         };
         let _guard = OwnedExit {
             map,
-            entered: Some(entered),
+            entered,
         };
         f()
     }
@@ -260,7 +260,7 @@ impl Context {
     /// If contexts entered after this one were still entered (see
     /// [`current::exit`]), after this context's state is restored.
     pub(crate) fn exit_mut(&mut self, entered: current::Entered) {
-        current::exit(entered, |map| {
+        current::exit(&entered, |map| {
             if let Some(map) = map {
                 *self.state.get_mut().0 = map;
             }
@@ -442,14 +442,13 @@ impl Context {
 /// Restores the caller's context when a shared `run` ends, even by a panic.
 struct SharedExit<'a> {
     ctx: &'a Context,
-    entered: Option<current::Entered>,
+    entered: current::Entered,
 }
 
 impl Drop for SharedExit<'_> {
     fn drop(&mut self) {
         // `exit` and `Exclusive::exit` cannot panic: they only swap values.
-        let entered = self.entered.take().expect("taken once, here");
-        current::exit(entered, |map| match map {
+        current::exit(&self.entered, |map| match map {
             // The old snapshot is dropped here, after the lock is released.
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),
@@ -461,14 +460,13 @@ impl Drop for SharedExit<'_> {
 /// Exits a context entered by [`Context::run_mut`], putting its map back.
 struct OwnedExit<'a> {
     map: &'a mut Map,
-    entered: Option<current::Entered>,
+    entered: current::Entered,
 }
 
 impl Drop for OwnedExit<'_> {
     #[inline]
     fn drop(&mut self) {
-        let entered = self.entered.take().expect("taken once, here");
-        current::exit(entered, |map| {
+        current::exit(&self.entered, |map| {
             if let Some(map) = map {
                 *self.map = map;
             }

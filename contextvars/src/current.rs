@@ -271,7 +271,7 @@ fn report_out_of_order() {
 /// After it, an out-of-order exit panics (unless the thread is already
 /// panicking).
 #[inline]
-pub(crate) fn exit(entered: Entered, restore: impl FnOnce(Option<Map>)) {
+pub(crate) fn exit(entered: &Entered, restore: impl FnOnce(Option<Map>)) {
     let depth = entered.depth.get();
     // The common case: this context is the current one.
     let in_order = CURRENT.try_with(|slot| {
