@@ -182,10 +182,7 @@ impl Context {
                 return Err(EnterError::ThreadShuttingDown);
             }
         };
-        let _guard = SharedExit {
-            ctx: self,
-            entered,
-        };
+        let _guard = SharedExit { ctx: self, entered };
         Ok(f())
     }
 
@@ -231,10 +228,7 @@ impl Context {
                 enter_failed(EnterError::ThreadShuttingDown);
             }
         };
-        let _guard = OwnedExit {
-            map,
-            entered,
-        };
+        let _guard = OwnedExit { map, entered };
         f()
     }
 
