@@ -259,9 +259,9 @@ fn lazy_id_first_use_race() {
             let counter = counter.clone();
             let lazy = lazy.clone();
             thread::spawn(move || {
-                let id = lazy.get(&counter);
+                let id = lazy.get_with(&counter, 0);
                 // Stable for the thread that got it.
-                assert_eq!(lazy.get(&counter), id);
+                assert_eq!(lazy.get_with(&counter, 0), id);
                 id
             })
         };
@@ -269,7 +269,7 @@ fn lazy_id_first_use_race() {
         let b = spawn();
         // A third id drawn concurrently.
         let other = LazyId::new();
-        let other_id = other.get(&counter);
+        let other_id = other.get_with(&counter, 0);
 
         let a = a.join().unwrap();
         let b = b.join().unwrap();
@@ -277,10 +277,10 @@ fn lazy_id_first_use_race() {
         assert_eq!(a, b, "racing first uses disagree");
         assert_ne!(other_id, 0);
         assert_ne!(other_id, a, "two LazyIds share an id");
-        assert_eq!(lazy.get(&counter), a);
-        assert_eq!(other.get(&counter), other_id);
+        assert_eq!(lazy.get_with(&counter, 0), a);
+        assert_eq!(other.get_with(&counter, 0), other_id);
         // And one created afterwards differs from both.
-        let late = LazyId::new().get(&counter);
+        let late = LazyId::new().get_with(&counter, 0);
         assert!(late != a && late != other_id && late != 0);
     });
 }

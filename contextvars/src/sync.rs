@@ -71,19 +71,20 @@ impl LazyId {
         }
     }
 
-    /// Returns the id, drawing it from `counter` on first use.
+    /// Returns the id, drawing it from `counter` on first use and storing it
+    /// with the bits of `flags` set (which the counter's ids never have).
     #[inline]
-    pub(crate) fn get(&self, counter: &IdCounter) -> u64 {
+    pub(crate) fn get_with(&self, counter: &IdCounter, flags: u64) -> u64 {
         let id = self.0.load(Ordering::Relaxed);
         if id != 0 {
             return id;
         }
-        self.assign(counter)
+        self.assign(counter, flags)
     }
 
     #[cold]
-    fn assign(&self, counter: &IdCounter) -> u64 {
-        let fresh = counter.next();
+    fn assign(&self, counter: &IdCounter, flags: u64) -> u64 {
+        let fresh = counter.next() | flags;
         match self
             .0
             .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)

@@ -197,7 +197,8 @@ impl<T> ContextVar<T> {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         let flag = if self.inherited { 0 } else { NOT_INHERITED };
-        self.id.get(&VAR_IDS) | flag
+        // The flag is stored with the id: reads are one load.
+        self.id.get_with(&VAR_IDS, flag)
     }
 
     /// Whether the variable was created with a default.
