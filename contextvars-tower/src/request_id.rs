@@ -221,8 +221,8 @@ impl From<TraceId> for RequestId {
     /// assert_eq!(RequestId::from(trace_id).as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// ```
     fn from(trace_id: TraceId) -> RequestId {
-        RequestId::from_bytes(trace_id.to_string().as_bytes())
-            .expect("hex digits are a valid request id")
+        let digits: [u8; 32] = crate::w3c::encode_hex(&trace_id.to_bytes());
+        RequestId::from_bytes(&digits).expect("hex digits are a valid request id")
     }
 }
 

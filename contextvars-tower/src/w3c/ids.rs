@@ -63,11 +63,24 @@ fn hex_digit(c: u8) -> Result<u8, ParseIdError> {
     }
 }
 
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
+/// Encodes `N` bytes as `2 * N` lowercase hex digits (`M` = `2 * N`).
+pub(crate) fn encode_hex<const N: usize, const M: usize>(bytes: &[u8; N]) -> [u8; M] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    assert_eq!(M, 2 * N, "two digits per byte");
+    let mut out = [0u8; M];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
     }
-    Ok(())
+    out
+}
+
+fn write_hex<const N: usize, const M: usize>(
+    f: &mut fmt::Formatter<'_>,
+    bytes: &[u8; N],
+) -> fmt::Result {
+    let digits: [u8; M] = encode_hex(bytes);
+    f.write_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
 }
 
 const fn all_zero(bytes: &[u8]) -> bool {
@@ -172,7 +185,7 @@ impl FromStr for TraceId {
 impl fmt::Display for TraceId {
     /// 32 lowercase hex characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
+        write_hex::<16, 32>(f, &self.0)
     }
 }
 
@@ -266,7 +279,7 @@ impl FromStr for SpanId {
 impl fmt::Display for SpanId {
     /// 16 lowercase hex characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
+        write_hex::<8, 16>(f, &self.0)
     }
 }
 

@@ -29,6 +29,7 @@
 
 mod baggage;
 mod ids;
+pub(crate) use ids::encode_hex;
 mod traceparent;
 mod tracestate;
 
