@@ -1,34 +1,53 @@
-//! The HTTP comparison: requests per second of a minimal axum app, bare and
-//! behind `contextvars_tower::RequestContextLayer`, on loopback, with the
-//! load generator in the same process.
+//! The HTTP comparison: requests per second of a minimal axum app, bare,
+//! behind `contextvars_tower::RequestContextLayer`, and behind tower-http's
+//! request-id layers for reference, on loopback, with the load generator in
+//! the same process.
 //!
-//! Two servers run side by side on `127.0.0.1` (ephemeral ports), served by
-//! `axum::serve` on one multi-thread tokio runtime; they differ only in the
-//! layer and in what the handler does with it (the layered handler reads
-//! [`REQUEST_ID`], as a handler that logs or forwards the id would). Both
-//! answer `GET /` with the same two-byte body.
+//! One server per [`Setup`] runs on `127.0.0.1` (ephemeral ports), all
+//! served by `axum::serve` on one multi-thread tokio runtime. They differ
+//! only in the middleware and in what the handler does with it:
+//!
+//! * [`Setup::Bare`]: no middleware; the handler returns the body.
+//! * [`Setup::Layered`]: `RequestContextLayer::new()`; the handler reads
+//!   [`REQUEST_ID`], as a handler that logs or forwards the id would.
+//! * [`Setup::TowerHttp`]: the conventional request-id middleware,
+//!   tower-http's `SetRequestIdLayer::x_request_id(MakeRequestUuid)` (the
+//!   `x-request-id` header if present, else a new UUIDv4, put in the
+//!   request's header and extensions) outside
+//!   `PropagateRequestIdLayer::x_request_id()` (copies the request's
+//!   `x-request-id` to the response); the handler reads the id from the
+//!   request's extensions.
+//! * [`Setup::LayeredNoEcho`]: the layer without the response header,
+//!   `RequestContextLayer::new().echo_request_id(false)`; the handler as in
+//!   [`Setup::Layered`].
+//!
+//! All answer `GET /` with the same two-byte body.
 //!
 //! The load generator, on the same runtime, holds [`CONNECTIONS`] keep-alive
 //! HTTP/1.1 connections to each server (hyper's `client::conn::http1`, no
 //! pool in between), and on each one sends requests back to back, every
 //! request waiting for the previous response. The requests cycle through the
-//! same [`header mix`](header_mix) for both servers. Every response is
+//! same [`header mix`](header_mix) for every server. Every response is
 //! checked (status 200, the body, and the `x-request-id` echo present exactly
-//! when the layer is there); a single failure fails the whole measurement.
+//! when the setup echoes it); a single failure fails the whole measurement.
 //!
-//! As in [`harness`](contextvars_benches::harness), the two configurations
-//! are timed in short rounds that alternate between them, so that a slow
-//! spell of the shared machine hits both alike: one warm-up round each, then
-//! [`ROUNDS`] pairs of rounds of [`ROUND`] each, the order within a pair
-//! swapped every other pair (bare, layered, layered, bare, …) so that a
-//! drift in the machine's speed does not favour either. A configuration's
-//! requests/s is the median over its rounds.
+//! As in [`harness`](contextvars_benches::harness), the configurations are
+//! timed in short rounds that take turns, so that a slow spell of the shared
+//! machine hits all alike: one warm-up round each, then [`ROUNDS`] cycles of
+//! one round of [`ROUND`] per configuration, the order within a cycle
+//! rotating as a Williams design ([`cycle_order`]): over every run of
+//! [`Setup::ALL`]`.len()` cycles (twice that for an odd count) each
+//! configuration takes each position equally often, and directly follows
+//! each other configuration equally often, so that neither a drift
+//! in the machine's speed nor the round before favours any. A
+//! configuration's requests/s is the median over its rounds.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::Request as ServerRequest;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
@@ -40,13 +59,20 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 /// Keep-alive connections per server, each with one request in flight.
 pub(crate) const CONNECTIONS: usize = 8;
 /// Duration of one round.
-pub(crate) const ROUND: Duration = Duration::from_millis(250);
-/// Recorded rounds per server, after one warm-up round each.
-pub(crate) const ROUNDS: usize = 11;
+pub(crate) const ROUND: Duration = Duration::from_millis(200);
+/// Recorded rounds per server, after one warm-up round each: a multiple of
+/// [`Setup::ALL`]`.len()` (an even count), so that the rotation is balanced.
+pub(crate) const ROUNDS: usize = 12;
+// The balance of the default rotation, checked at compile time.
+const _: () =
+    assert!(Setup::ALL.len().is_multiple_of(2) && ROUNDS.is_multiple_of(Setup::ALL.len()));
 /// Distinct requests in the [`header_mix`], cycled by every connection.
 const MIX_LEN: usize = 64;
 /// Requests per connection of the short and the long run of the
@@ -55,6 +81,70 @@ const ALLOC_RUNS: (u64, u64) = (20, 220);
 
 /// The body of every response.
 const BODY: &str = "ok";
+
+/// One configuration of the app: the middleware around it and its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// No middleware; the handler returns the body.
+    Bare,
+    /// `RequestContextLayer::new()`; the handler reads [`REQUEST_ID`].
+    Layered,
+    /// tower-http's `SetRequestIdLayer::x_request_id(MakeRequestUuid)` outside
+    /// `PropagateRequestIdLayer::x_request_id()`; the handler reads tower-http's
+    /// `RequestId` from the request's extensions.
+    TowerHttp,
+    /// `RequestContextLayer::new().echo_request_id(false)`; the handler reads
+    /// [`REQUEST_ID`]. No `x-request-id` in responses.
+    LayeredNoEcho,
+}
+
+impl Setup {
+    /// Every configuration, in the order of [`HttpResult::runs`] and of the
+    /// report's table.
+    pub(crate) const ALL: [Setup; 4] = [
+        Setup::Bare,
+        Setup::Layered,
+        Setup::TowerHttp,
+        Setup::LayeredNoEcho,
+    ];
+
+    /// Short name, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Setup::Bare => "bare",
+            Setup::Layered => "layered",
+            Setup::TowerHttp => "tower-http",
+            Setup::LayeredNoEcho => "layered, no echo",
+        }
+    }
+
+    /// Whether responses carry `x-request-id`.
+    fn echoes(self) -> bool {
+        match self {
+            Setup::Bare | Setup::LayeredNoEcho => false,
+            Setup::Layered | Setup::TowerHttp => true,
+        }
+    }
+
+    /// The app: `GET /` with this configuration's handler and middleware.
+    fn app(self) -> Router {
+        match self {
+            Setup::Bare => Router::new().route("/", get(bare)),
+            Setup::Layered => Router::new()
+                .route("/", get(layered))
+                .layer(RequestContextLayer::new()),
+            // The last layer added is the outermost: the id is set (from the
+            // header or made) before `PropagateRequestId` looks for it.
+            Setup::TowerHttp => Router::new()
+                .route("/", get(tower_http))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid)),
+            Setup::LayeredNoEcho => Router::new()
+                .route("/", get(layered))
+                .layer(RequestContextLayer::new().echo_request_id(false)),
+        }
+    }
+}
 
 /// Requests per second of one server over the recorded rounds.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +163,21 @@ pub(crate) struct Throughput {
     pub(crate) allocs_per_request: Option<f64>,
 }
 
-/// Requests per second of one axum app, bare and behind the request-context
-/// layer of `contextvars-tower`.
+/// The measurements of one [`Setup`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    /// What was measured.
+    pub(crate) setup: Setup,
+    /// Its requests per second.
+    pub(crate) throughput: Throughput,
+    /// Median over the cycles of this setup's requests/s / bare's in the
+    /// same cycle: less sensitive to drift than the ratio of the medians,
+    /// shown to judge the noise (1 for bare itself).
+    pub(crate) paired_vs_bare: f64,
+}
+
+/// Requests per second of one axum app, bare, behind the request-context
+/// layer of `contextvars-tower`, and behind the references (see [`Setup`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HttpResult {
     /// Worker threads of the runtime that runs the servers and the clients.
@@ -85,24 +188,31 @@ pub(crate) struct HttpResult {
     pub(crate) rounds: usize,
     /// Duration of one round.
     pub(crate) round: Duration,
-    /// Bare axum.
-    pub(crate) bare: Throughput,
-    /// The same app behind the layer.
-    pub(crate) layered: Throughput,
-    /// Median of layered / bare over the pairs of adjacent rounds: less
-    /// sensitive to drift than the ratio of the medians, shown to judge the
-    /// noise.
-    pub(crate) paired_ratio: f64,
+    /// One per [`Setup`], in the order of [`Setup::ALL`].
+    pub(crate) runs: [Run; Setup::ALL.len()],
     /// Wall time of the whole comparison, set-up and allocation count
     /// included.
     pub(crate) elapsed: Duration,
 }
 
 impl HttpResult {
+    /// The measurements of `setup`.
+    pub(crate) fn run(&self, setup: Setup) -> &Run {
+        self.runs
+            .iter()
+            .find(|r| r.setup == setup)
+            .expect("every setup is measured")
+    }
+
     /// `http_vs_bare`: median requests/s behind the layer / median
     /// requests/s bare.
     pub(crate) fn ratio(&self) -> f64 {
-        self.layered.median_rps / self.bare.median_rps
+        self.run(Setup::Layered).throughput.median_rps / self.run(Setup::Bare).throughput.median_rps
+    }
+
+    /// The median of the per-cycle ratios behind the layer / bare.
+    pub(crate) fn paired_ratio(&self) -> f64 {
+        self.run(Setup::Layered).paired_vs_bare
     }
 }
 
@@ -117,6 +227,19 @@ async fn layered() -> Result<&'static str, StatusCode> {
     match REQUEST_ID.get_opt() {
         Some(id) => {
             black_box(id.as_str());
+            Ok(BODY)
+        }
+        None => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// The tower-http handler: looks at the request id that
+/// `SetRequestIdLayer` put in the request's extensions, and answers as
+/// [`bare`] does.
+async fn tower_http(request: ServerRequest) -> Result<&'static str, StatusCode> {
+    match request.extensions().get::<RequestId>() {
+        Some(id) => {
+            black_box(id.header_value());
             Ok(BODY)
         }
         None => Err(StatusCode::INTERNAL_SERVER_ERROR),
@@ -209,13 +332,14 @@ struct Outcome {
 }
 
 /// Sends requests on one connection until `until`, each after the previous
-/// response, and checks every response.
+/// response, and checks every response (`x-request-id` present exactly when
+/// `echoes`).
 async fn drive(
     mut sender: SendRequest<Empty<Bytes>>,
     mix: Arc<[HeaderMap]>,
     first: usize,
     until: Until,
-    layered: bool,
+    echoes: bool,
 ) -> (SendRequest<Empty<Bytes>>, Outcome) {
     let mut outcome = Outcome {
         ok: 0,
@@ -257,7 +381,7 @@ async fn drive(
                 break;
             }
         };
-        if status != StatusCode::OK || body != BODY || echoed != layered {
+        if status != StatusCode::OK || body != BODY || echoed != echoes {
             fail(
                 &mut outcome,
                 format!(
@@ -275,23 +399,16 @@ async fn drive(
 
 /// One server and the client's connections to it.
 struct Server {
-    name: &'static str,
-    layered: bool,
+    setup: Setup,
     connections: Vec<SendRequest<Empty<Bytes>>>,
 }
 
 impl Server {
-    /// Serves `GET /` on `127.0.0.1:0`, with or without the layer, and opens
+    /// Serves `GET /` on `127.0.0.1:0` as `setup` says, and opens
     /// [`CONNECTIONS`] connections to it. Runs on the runtime of the caller.
-    async fn start(layered: bool) -> Result<Server, String> {
-        let app = if layered {
-            Router::new()
-                .route("/", get(self::layered))
-                .layer(RequestContextLayer::new())
-        } else {
-            Router::new().route("/", get(bare))
-        };
-        let name = if layered { "layered" } else { "bare" };
+    async fn start(setup: Setup) -> Result<Server, String> {
+        let app = setup.app();
+        let name = setup.name();
         let err = |what: &str, err: std::io::Error| format!("{name} server: {what}: {err}");
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -311,11 +428,7 @@ impl Server {
                     .map_err(|e| format!("{name} server: {e}"))?,
             );
         }
-        Ok(Server {
-            name,
-            layered,
-            connections,
-        })
+        Ok(Server { setup, connections })
     }
 
     /// Sends requests on every connection at once for `length`; returns
@@ -337,14 +450,20 @@ impl Server {
             .enumerate()
             .map(|(i, sender)| {
                 let first = i * (MIX_LEN / CONNECTIONS).max(1);
-                tokio::spawn(drive(sender, mix.clone(), first, until, self.layered))
+                tokio::spawn(drive(
+                    sender,
+                    mix.clone(),
+                    first,
+                    until,
+                    self.setup.echoes(),
+                ))
             })
             .collect();
         let (mut ok, mut failures, mut first_failure, mut last) = (0, 0, None, start);
         for task in tasks {
             let (sender, outcome) = task
                 .await
-                .map_err(|e| format!("{} client task: {e}", self.name))?;
+                .map_err(|e| format!("{} client task: {e}", self.setup.name()))?;
             self.connections.push(sender);
             ok += outcome.ok;
             failures += outcome.failures;
@@ -355,7 +474,7 @@ impl Server {
             return Err(format!(
                 "{failures} of {} requests to the {} server failed; first: {}",
                 ok + failures,
-                self.name,
+                self.setup.name(),
                 first_failure.unwrap_or_default()
             ));
         }
@@ -391,6 +510,29 @@ fn throughput(mut samples: Vec<f64>, requests: u64, allocs: Option<f64>) -> Thro
     }
 }
 
+/// The order of the configurations in recorded cycle `cycle`, as indices
+/// into a list of `count`: a Williams design. Row `r` of the design is the
+/// sequence `0, 1, count-1, 2, count-2, …` plus `r` (mod `count`); for an
+/// odd `count` the next `count` cycles take the same rows reversed. Over
+/// every `count` cycles (`2 * count` for an odd `count`) each configuration
+/// is in each position equally often, and directly after each other
+/// configuration equally often. For two configurations: `0 1`, `1 0`, ….
+fn cycle_order(cycle: usize, count: usize) -> Vec<usize> {
+    let shift = cycle % count;
+    let mut order: Vec<usize> = (0..count)
+        .map(|j| match j {
+            0 => 0,
+            j if j % 2 == 1 => j.div_ceil(2),
+            j => count - j / 2,
+        })
+        .map(|base| (base + shift) % count)
+        .collect();
+    if count % 2 == 1 && (cycle / count) % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 /// Runs the comparison described in the [module docs](self), with `rounds`
 /// recorded rounds per server, and counts allocations with `probe` if
 /// given.
@@ -410,37 +552,44 @@ pub(crate) fn measure(rounds: usize, probe: Option<AllocProbe<'_>>) -> Result<Ht
         .map_err(|e| format!("a multi_thread runtime: {e}"))?;
     let workers = rt.metrics().num_workers();
     let mix: Arc<[HeaderMap]> = header_mix().into();
-    let (mut bare, mut layered) = rt.block_on(async {
-        Ok::<_, String>((Server::start(false).await?, Server::start(true).await?))
+    let mut servers = rt.block_on(async {
+        let mut servers = Vec::with_capacity(Setup::ALL.len());
+        for setup in Setup::ALL {
+            servers.push(Server::start(setup).await?);
+        }
+        Ok::<_, String>(servers)
     })?;
+    let count = servers.len();
 
-    // Warm-up, then the recorded rounds in pairs, the order swapped every
-    // other pair.
-    rt.block_on(bare.round(&mix, Length::Timed))?;
-    rt.block_on(layered.round(&mix, Length::Timed))?;
-    let mut samples = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
-    let mut requests = [0u64; 2];
-    for pair in 0..rounds {
-        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let server = if which == 0 { &mut bare } else { &mut layered };
-            let (ok, elapsed) = rt.block_on(server.round(&mix, Length::Timed))?;
+    // Warm-up, then the recorded rounds in cycles of one round per server,
+    // in the rotating order of `cycle_order`.
+    for server in &mut servers {
+        rt.block_on(server.round(&mix, Length::Timed))?;
+    }
+    let mut samples = vec![Vec::with_capacity(rounds); count];
+    let mut requests = vec![0u64; count];
+    for cycle in 0..rounds {
+        for which in cycle_order(cycle, count) {
+            let (ok, elapsed) = rt.block_on(servers[which].round(&mix, Length::Timed))?;
             requests[which] += ok;
             samples[which].push(ok as f64 / elapsed.as_secs_f64());
         }
     }
-    let mut ratios: Vec<f64> = samples[1]
+    // Per-cycle ratios to bare (index 0 of `Setup::ALL`).
+    let paired: Vec<f64> = samples
         .iter()
-        .zip(&samples[0])
-        .map(|(l, b)| l / b)
+        .map(|own| {
+            let mut ratios: Vec<f64> = own.iter().zip(&samples[0]).map(|(s, b)| s / b).collect();
+            ratios.sort_by(f64::total_cmp);
+            median(&ratios)
+        })
         .collect();
-    ratios.sort_by(f64::total_cmp);
 
     // Allocations per request: the difference of a short and a long run,
     // so that what a round allocates once (its tasks) does not count.
-    let mut allocs = [None, None];
+    let mut allocs = vec![None; count];
     if let Some(probe) = probe {
-        for (which, server) in [&mut bare, &mut layered].into_iter().enumerate() {
+        for (which, server) in servers.iter_mut().enumerate() {
             let mut counts = [0u64; 2];
             for (count, n) in counts.iter_mut().zip([ALLOC_RUNS.0, ALLOC_RUNS.1]) {
                 let mut result = Ok((0, Duration::ZERO));
@@ -452,18 +601,62 @@ pub(crate) fn measure(rounds: usize, probe: Option<AllocProbe<'_>>) -> Result<Ht
             allocs[which] = Some(counts[1].saturating_sub(counts[0]) as f64 / extra as f64);
         }
     }
-    drop((bare, layered));
+    drop(servers);
     rt.shutdown_timeout(Duration::from_secs(1));
 
-    let [bare_samples, layered_samples] = samples;
+    // The servers were started in the order of `Setup::ALL`.
+    let runs = std::array::from_fn(|which| Run {
+        setup: Setup::ALL[which],
+        throughput: throughput(
+            std::mem::take(&mut samples[which]),
+            requests[which],
+            allocs[which],
+        ),
+        paired_vs_bare: paired[which],
+    });
     Ok(HttpResult {
         workers,
         connections: CONNECTIONS,
         rounds,
         round: ROUND,
-        bare: throughput(bare_samples, requests[0], allocs[0]),
-        layered: throughput(layered_samples, requests[1], allocs[1]),
-        paired_ratio: median(&ratios),
+        runs,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cycle_order;
+
+    /// Over a full run of the design, every configuration takes every
+    /// position, and follows every other configuration, equally often.
+    #[test]
+    fn cycle_order_is_balanced() {
+        for count in 1..=7 {
+            let cycles = if count % 2 == 0 { count } else { 2 * count };
+            let mut positions = vec![vec![0usize; count]; count];
+            let mut follows = vec![vec![0usize; count]; count];
+            for cycle in 0..cycles {
+                let order = cycle_order(cycle, count);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..count).collect::<Vec<_>>(), "{order:?}");
+                for (position, &which) in order.iter().enumerate() {
+                    positions[which][position] += 1;
+                }
+                for pair in order.windows(2) {
+                    follows[pair[0]][pair[1]] += 1;
+                }
+            }
+            for (which, (positions, follows)) in positions.iter().zip(&follows).enumerate() {
+                assert!(positions.iter().all(|&n| n == cycles / count));
+                for (other, &n) in follows.iter().enumerate() {
+                    let expected = if which == other { 0 } else { cycles / count };
+                    assert_eq!(n, expected, "count {count}");
+                }
+            }
+        }
+        assert_eq!(cycle_order(0, 2), [0, 1]);
+        assert_eq!(cycle_order(1, 2), [1, 0]);
+    }
 }

@@ -4,7 +4,8 @@
 //! `contextvars_benches::harness` for the method), times CPython's
 //! `contextvars` through `python3` when it is installed, measures the
 //! requests per second of a minimal axum app with and without
-//! `contextvars_tower::RequestContextLayer` on loopback (see `http.rs`),
+//! `contextvars_tower::RequestContextLayer` on loopback, with tower-http's
+//! request-id layers as a reference (see `http.rs`),
 //! prints one table per group (ns per operation, allocations per operation,
 //! ratio to each baseline of the group), the HTTP table, the definitions of
 //! the summary ratios with their targets, and ends with exactly one line:
@@ -153,7 +154,7 @@ fn main() {
     );
     let python = cpython::run(config.reps, config.rep_target);
     eprintln!(
-        "[{:5.1}s] measuring HTTP: axum bare and behind RequestContextLayer",
+        "[{:5.1}s] measuring HTTP: axum bare, behind RequestContextLayer and behind tower-http",
         started.elapsed().as_secs_f64()
     );
     let http = http::measure(http::ROUNDS, Some(probe));
@@ -205,7 +206,10 @@ fn list() {
             println!("{}\t{}", bench.id, bench.name);
         }
     }
-    println!("http\trequests/s of axum, bare and behind RequestContextLayer (interleaved rounds)");
+    println!(
+        "http\trequests/s of axum, bare, behind RequestContextLayer and behind tower-http's \
+         request-id layers (interleaved rounds)"
+    );
 }
 
 /// Runs one benchmark once, for a profiler.
@@ -253,21 +257,33 @@ fn only_http(rounds: Option<&String>) {
         }
     };
     match http::measure(rounds, Some(&alloc::count_allocs)) {
-        Ok(h) => println!(
-            "bare {:.0} requests/s ({} allocs/request), layered {:.0} requests/s ({} \
-             allocs/request) (medians of {} rounds of {} ms, {} connections): \
-             http_vs_bare={} (paired {}), {:.1} s",
-            h.bare.median_rps,
-            fmt_allocs(h.bare.allocs_per_request),
-            h.layered.median_rps,
-            fmt_allocs(h.layered.allocs_per_request),
-            h.rounds,
-            h.round.as_millis(),
-            h.connections,
-            fmt_ratio(Some(h.ratio())),
-            fmt_ratio(Some(h.paired_ratio)),
-            h.elapsed.as_secs_f64()
-        ),
+        Ok(h) => {
+            let bare = h.run(http::Setup::Bare).throughput.median_rps;
+            for run in &h.runs {
+                let t = &run.throughput;
+                println!(
+                    "{:<17} {:>7.0} requests/s ({:.0} – {:.0}), {} allocs/request, vs bare {} \
+                     (paired {})",
+                    run.setup.name(),
+                    t.median_rps,
+                    t.min_rps,
+                    t.max_rps,
+                    fmt_allocs(t.allocs_per_request),
+                    fmt_ratio(Some(t.median_rps / bare)),
+                    fmt_ratio(Some(run.paired_vs_bare)),
+                );
+            }
+            println!(
+                "(medians of {} rounds of {} ms, {} connections): http_vs_bare={} (paired {}), \
+                 {:.1} s",
+                h.rounds,
+                h.round.as_millis(),
+                h.connections,
+                fmt_ratio(Some(h.ratio())),
+                fmt_ratio(Some(h.paired_ratio())),
+                h.elapsed.as_secs_f64()
+            );
+        }
         Err(err) => {
             eprintln!("HTTP comparison FAILED: {err}");
             std::process::exit(1);
@@ -449,9 +465,53 @@ fn python_table(out: &mut String, groups: &[MeasuredGroup], python: Result<&PyRe
     out.push('\n');
 }
 
+/// How the `## HTTP` section names each configuration: its role, its row
+/// name, and what it does.
+fn http_setup(setup: http::Setup) -> (&'static str, &'static str, &'static str) {
+    match setup {
+        http::Setup::Bare => (
+            "baseline",
+            "bare axum",
+            "no middleware; the handler returns the body",
+        ),
+        http::Setup::Layered => (
+            "**ours**",
+            "axum + RequestContextLayer, handler reads REQUEST_ID",
+            "`RequestContextLayer::new()`, which per request parses `x-request-id`, \
+             `traceparent`, `tracestate` and `baggage`, takes the id from `x-request-id`, else \
+             the trace id of `traceparent`, else makes a UUIDv7, runs the handler in a fresh \
+             context with 3 variables set, puts `RequestId`, `TraceContext` and `Baggage` in \
+             the request's extensions and echoes the id as a response header and in the \
+             response's extensions; the handler reads `REQUEST_ID`",
+        ),
+        http::Setup::TowerHttp => (
+            "reference",
+            "axum + tower-http SetRequestId(MakeRequestUuid) + PropagateRequestId, handler \
+             reads RequestId",
+            "the conventional request-id middleware: tower-http's \
+             `SetRequestIdLayer::x_request_id(MakeRequestUuid)` takes `x-request-id` if \
+             present, else makes a UUIDv4, and puts it in the request's header and \
+             extensions; inside it `PropagateRequestIdLayer::x_request_id()` copies the \
+             request's `x-request-id` to the response's header and extensions. No trace \
+             context, baggage or context variables; the handler reads `RequestId` from the \
+             request's extensions",
+        ),
+        http::Setup::LayeredNoEcho => (
+            "ours",
+            "axum + RequestContextLayer, echo_request_id(false), handler reads REQUEST_ID",
+            "`RequestContextLayer::new().echo_request_id(false)`, the same layer without the \
+             `x-request-id` response header (the id still goes in the response's \
+             extensions); the handler reads `REQUEST_ID`",
+        ),
+    }
+}
+
 /// The `## HTTP` section: the set-up, one row per server, or the failure.
 fn http_table(out: &mut String, http: Result<&http::HttpResult, &String>) {
-    out.push_str("## HTTP: minimal axum app, bare and behind RequestContextLayer\n\n");
+    out.push_str(
+        "## HTTP: minimal axum app, bare, behind RequestContextLayer, and behind tower-http's \
+         request-id layers\n\n",
+    );
     let h = match http {
         Ok(h) => h,
         Err(err) => {
@@ -460,50 +520,58 @@ fn http_table(out: &mut String, http: Result<&http::HttpResult, &String>) {
         }
     };
     out.push_str(&format!(
-        "Two axum servers on 127.0.0.1 answer `GET /` with the same 2-byte body; one is \
-         wrapped in `RequestContextLayer::new()` and its handler reads `REQUEST_ID`. Servers and \
-         load generator share one multi_thread tokio runtime ({} workers). The load: {} \
-         keep-alive HTTP/1.1 connections per server (hyper `client::conn::http1`), one request \
-         in flight on each; the requests cycle through the same 64 header sets for both \
+        "{} axum servers on 127.0.0.1 answer `GET /` with the same 2-byte body; they differ \
+         only in the middleware and the handler:\n\n",
+        h.runs.len()
+    ));
+    for run in &h.runs {
+        let (_, _, what) = http_setup(run.setup);
+        out.push_str(&format!("- {}: {what}.\n", run.setup.name()));
+    }
+    out.push_str(&format!(
+        "\nServers and load generator share one multi_thread tokio runtime ({} workers). The \
+         load: {} keep-alive HTTP/1.1 connections per server (hyper `client::conn::http1`), one \
+         request in flight on each; the requests cycle through the same 64 header sets for all \
          servers: 4 in 8 with a valid `x-request-id`, 1 in 8 with a `traceparent`, 1 in 8 with \
-         `traceparent` + `tracestate` + `baggage`, 2 in 8 with none (the layer makes the id \
-         and a new trace). Every response is checked (200, body, `x-request-id` echoed \
-         exactly when layered). One warm-up round each, then {} rounds of {} ms each, \
-         alternating bare/layered (order swapped every other pair); requests/s is the median \
-         over the rounds (slowest and fastest round in parentheses). allocs/request: client \
-         and server together, in a separate untimed pass.\n\n",
+         `traceparent` + `tracestate` + `baggage`, 2 in 8 with none (RequestContextLayer makes \
+         the id and a new trace; tower-http, which ignores trace headers, makes an id for all 4 \
+         in 8 without `x-request-id`). Every response is checked (200, body, `x-request-id` \
+         echoed exactly by the setups that echo it: layered and tower-http); one failure fails \
+         the comparison. One warm-up round each, then {} cycles of one round of {} ms per \
+         server, the order within a cycle rotating (Williams design: every server in every \
+         position, and right after every other server, equally often); requests/s is the \
+         median over a server's rounds (slowest and fastest round in parentheses). \
+         allocs/request: client and server together, in a separate untimed pass. vs bare: \
+         ratio of the medians; paired: median over the cycles of the ratio within a cycle.\n\n",
         h.workers,
         h.connections,
         h.rounds,
         h.round.as_millis(),
     ));
     out.push_str(
-        "| | server | requests/s median (min – max) | requests | allocs/request | vs bare |\n\
-         |---|---|---:|---:|---:|---:|\n",
+        "| | server | requests/s median (min – max) | requests | allocs/request | vs bare | \
+         paired |\n|---|---|---:|---:|---:|---:|---:|\n",
     );
-    for (tag, name, t) in [
-        ("baseline", "bare axum", &h.bare),
-        (
-            "**ours**",
-            "axum + RequestContextLayer, handler reads REQUEST_ID",
-            &h.layered,
-        ),
-    ] {
+    let bare = h.run(http::Setup::Bare).throughput.median_rps;
+    for run in &h.runs {
+        let (tag, name, _) = http_setup(run.setup);
+        let t = &run.throughput;
         out.push_str(&format!(
-            "| {tag} | {name} | {:.0} ({:.0} – {:.0}) | {} | {} | {:.3} |\n",
+            "| {tag} | {name} | {:.0} ({:.0} – {:.0}) | {} | {} | {:.3} | {:.3} |\n",
             t.median_rps,
             t.min_rps,
             t.max_rps,
             t.requests,
             fmt_allocs(t.allocs_per_request),
-            t.median_rps / h.bare.median_rps,
+            t.median_rps / bare,
+            run.paired_vs_bare,
         ));
     }
     out.push_str(&format!(
-        "\nhttp_vs_bare = {} (ratio of the medians); median of the per-pair ratios: {}. \
-         The comparison took {:.1} s.\n\n",
+        "\nhttp_vs_bare = {} (ratio of the medians, layered / bare); median of the per-cycle \
+         ratios: {}. The comparison took {:.1} s.\n\n",
         fmt_ratio(Some(h.ratio())),
-        fmt_ratio(Some(h.paired_ratio)),
+        fmt_ratio(Some(h.paired_ratio())),
         h.elapsed.as_secs_f64(),
     ));
 }
