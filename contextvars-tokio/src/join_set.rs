@@ -99,7 +99,7 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner.spawn(task.with_current_context())
+        self.inner.spawn(task.with_current_context().task_root())
     }
 
     /// Spawns `task` in `ctx` (see [`spawn_with_context`](crate::spawn_with_context)).
@@ -128,7 +128,7 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner.spawn(task.with_context(ctx))
+        self.inner.spawn(task.with_context(ctx).task_root())
     }
 
     /// Spawns `task` on `handle`'s runtime, in a copy of the current context.
@@ -147,7 +147,8 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner.spawn_on(task.with_current_context(), handle)
+        self.inner
+            .spawn_on(task.with_current_context().task_root(), handle)
     }
 
     /// Spawns a `!Send` `task` on the current `LocalSet`, in a copy of the
@@ -175,7 +176,8 @@ impl<T: 'static> JoinSet<T> {
     where
         F: Future<Output = T> + 'static,
     {
-        self.inner.spawn_local(task.with_current_context())
+        self.inner
+            .spawn_local(task.with_current_context().task_root())
     }
 
     /// Spawns a `!Send` `task` on `local_set`, in a copy of the current
@@ -200,7 +202,7 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + 'static,
     {
         self.inner
-            .spawn_local_on(task.with_current_context(), local_set)
+            .spawn_local_on(task.with_current_context().task_root(), local_set)
     }
 
     /// Runs the blocking function `f` on the blocking pool, in a copy of the

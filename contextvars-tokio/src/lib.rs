@@ -210,7 +210,7 @@ where
     F::Output: Send + 'static,
 {
     install();
-    tokio::spawn(future.with_current_context())
+    tokio::spawn(future.with_current_context().task_root())
 }
 
 /// Spawns `future` as a tokio task that runs in `ctx`:
@@ -248,7 +248,7 @@ where
     F::Output: Send + 'static,
 {
     install();
-    tokio::spawn(future.with_context(ctx))
+    tokio::spawn(future.with_context(ctx).task_root())
 }
 
 /// Spawns `future` on the runtime of `handle`, in a copy of the current
@@ -273,7 +273,7 @@ where
     F::Output: Send + 'static,
 {
     install();
-    handle.spawn(future.with_current_context())
+    handle.spawn(future.with_current_context().task_root())
 }
 
 /// Spawns a `!Send` future on the current [`LocalSet`](tokio::task::LocalSet),
@@ -316,7 +316,7 @@ where
     F::Output: 'static,
 {
     install();
-    tokio::task::spawn_local(future.with_current_context())
+    tokio::task::spawn_local(future.with_current_context().task_root())
 }
 
 /// Spawns a `!Send` future on the current `LocalSet`, in `ctx`.
@@ -357,7 +357,7 @@ where
     F::Output: 'static,
 {
     install();
-    tokio::task::spawn_local(future.with_context(ctx))
+    tokio::task::spawn_local(future.with_context(ctx).task_root())
 }
 
 /// Runs the blocking function `f` on tokio's blocking pool, in a copy of the

@@ -173,8 +173,13 @@ impl Context {
     /// assert_eq!(ctx.run(|| ctx.try_run(|| 2)), Err(EnterError::AlreadyEntered));
     /// ```
     pub fn try_run<R>(&self, f: impl FnOnce() -> R) -> Result<R, EnterError> {
+        self.try_run_for(runtime::current_task(), f)
+    }
+
+    /// [`try_run`](Context::try_run) on behalf of async task `task`.
+    pub(crate) fn try_run_for<R>(&self, task: u64, f: impl FnOnce() -> R) -> Result<R, EnterError> {
         let map = self.state.try_enter().ok_or(EnterError::AlreadyEntered)?;
-        let entered = match current::enter(map, self.id, runtime::current_task()) {
+        let entered = match current::enter(map, self.id, task) {
             Ok(entered) => entered,
             Err(map) => {
                 self.state.cancel_enter();
@@ -214,8 +219,14 @@ impl Context {
     #[inline]
     #[track_caller]
     pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.run_mut_for(runtime::current_task(), f)
+    }
+
+    /// [`run_mut`](Context::run_mut) on behalf of async task `task`.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn run_mut_for<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
         // The hot path of every poll of a task: kept to a few word moves.
-        let task = runtime::current_task();
         let id = self.id;
         let (map, entered) = self.state.get_mut();
         if entered {

@@ -16,6 +16,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::context::{child_context, Context};
+use crate::runtime;
 
 /// The context a [`WithContext`] runs in: owned by it, or shared.
 ///
@@ -65,26 +66,29 @@ impl ContextHandle {
     ///
     /// As [`Context::run`]: panics if a shared context is already entered.
     #[track_caller]
-    fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    fn run<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
         match self {
-            ContextHandle::Owned(ctx) => ctx.run_mut(f),
-            ContextHandle::Shared(ctx) => ctx.run(f),
+            ContextHandle::Owned(ctx) => ctx.run_mut_for(task, f),
+            ContextHandle::Shared(ctx) => match ctx.try_run_for(task, f) {
+                Ok(r) => r,
+                Err(err) => panic!("{err}"),
+            },
         }
     }
 
     /// Runs `f` in the context if it can be entered, else outside of it.
-    fn run_if_possible(&mut self, f: impl FnOnce()) {
+    fn run_if_possible(&mut self, task: u64, f: impl FnOnce()) {
         match self {
             ContextHandle::Owned(ctx) => {
                 if ctx.can_enter_mut() {
-                    ctx.run_mut(f)
+                    ctx.run_mut_for(task, f)
                 } else {
                     f()
                 }
             }
             ContextHandle::Shared(ctx) => {
                 let mut f = Some(f);
-                let ran = ctx.try_run(|| (f.take().expect("called once"))());
+                let ran = ctx.try_run_for(task, || (f.take().expect("called once"))());
                 if ran.is_err() {
                     (f.take().expect("not called when entering failed"))()
                 }
@@ -155,6 +159,7 @@ pin_project! {
         #[pin]
         inner: Option<F>,
         ctx: ContextHandle,
+        task: PolledBy,
     }
 
     impl<F> PinnedDrop for WithContext<F> {
@@ -166,8 +171,31 @@ pin_project! {
                 // context cannot be entered (a shared context entered
                 // elsewhere, or thread shutdown), the future is dropped in
                 // the current context rather than panicking in `drop`.
-                this.ctx.run_if_possible(|| inner.set(None));
+                let task = this.task.get();
+                this.ctx.run_if_possible(task, || inner.set(None));
             }
+        }
+    }
+}
+
+/// Which async task polls a [`WithContext`], as far as it knows.
+#[derive(Debug)]
+enum PolledBy {
+    /// Any task: ask the task probe at every poll.
+    AnyTask,
+    /// One task (the future is a task's root future): the probe's answer at
+    /// the first poll, once there was one.
+    OneTask(Option<u64>),
+}
+
+impl PolledBy {
+    /// The task polling now.
+    #[inline]
+    fn get(&mut self) -> u64 {
+        match self {
+            PolledBy::AnyTask => runtime::current_task(),
+            PolledBy::OneTask(Some(task)) => *task,
+            PolledBy::OneTask(known) => *known.insert(runtime::current_task()),
         }
     }
 }
@@ -187,7 +215,36 @@ impl<F> WithContext<F> {
         WithContext {
             inner: Some(inner),
             ctx: ctx.into(),
+            task: PolledBy::AnyTask,
         }
+    }
+
+    /// Declares this future the root future of a runtime task: polled by that
+    /// task only, from its first poll to its drop.
+    ///
+    /// The context then records the task that enters it (see
+    /// [`runtime::set_task_probe`](crate::runtime::set_task_probe)) from the
+    /// task probe's answer at the first poll, instead of asking the probe at
+    /// every poll. Spawn helpers of runtime integrations use it for the
+    /// futures they spawn.
+    ///
+    /// A future polled by more than one task (moved from one task to another
+    /// between polls, or polled by a nested executor's tasks in turn) must not
+    /// be marked: its `set`s could be refused, or let through, on the word of
+    /// the first task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, FutureExt};
+    ///
+    /// // What a spawn helper does before handing the future to its runtime:
+    /// let root = async { 1 }.with_context(Context::new()).task_root();
+    /// # let _ = root;
+    /// ```
+    pub fn task_root(mut self) -> Self {
+        self.task = PolledBy::OneTask(None);
+        self
     }
 
     /// The context the future runs in, with the changes it made so far.
@@ -290,7 +347,8 @@ impl<F: Future> Future for WithContext<F> {
     fn poll(self: Pin<&mut Self>, task_cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let mut inner = this.inner;
-        this.ctx.run(|| {
+        let task = this.task.get();
+        this.ctx.run(task, || {
             let fut = inner
                 .as_mut()
                 .as_pin_mut()
@@ -312,7 +370,8 @@ impl<S: futures_core::Stream> futures_core::Stream for WithContext<S> {
     fn poll_next(self: Pin<&mut Self>, task_cx: &mut TaskContext<'_>) -> Poll<Option<S::Item>> {
         let this = self.project();
         let inner = this.inner;
-        this.ctx.run(|| {
+        let task = this.task.get();
+        this.ctx.run(task, || {
             inner
                 .as_pin_mut()
                 .expect("`WithContext` polled after completion")

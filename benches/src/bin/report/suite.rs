@@ -45,6 +45,7 @@ pub(crate) fn groups() -> Vec<Group> {
         run(),
         poll(),
         spawn_current_thread(),
+        task_polls(),
         spawn_multi_thread(),
     ];
     groups.extend(auto());
@@ -573,6 +574,78 @@ fn spawn_current_thread() -> Group {
         note: "Sequential spawn(..).await from the block_on future, which (except in the \
                \"bare\" row) runs in a contextvars_tokio::root context binding one variable."
             .into(),
+        benches: b,
+    }
+}
+
+/// Polls of a spawned task: each yields this many times before it ends.
+const YIELDS: usize = 16;
+
+/// A task body that yields [`YIELDS`] times (one poll each) and ends.
+async fn yielding() {
+    for _ in 0..YIELDS {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn task_polls() -> Group {
+    let rt = current_thread();
+    let (rt1, rt2, rt3, rt4) = (rt.clone(), rt.clone(), rt.clone(), rt);
+    let b = vec![
+        Bench::baseline(
+            "polls.ct.tokio",
+            "tokio",
+            "tokio::spawn(yielding()).await",
+            routine(move |n| {
+                rt1.block_on(spawn_loop(n, || async {
+                    tokio::spawn(yielding()).await.expect("task completes");
+                }))
+            }),
+        ),
+        Bench::info(
+            "polls.ct.task_local",
+            "tokio::spawn(TL.scope(v, yielding())).await",
+            routine(move |n| {
+                rt2.block_on(spawn_loop(n, || async {
+                    tokio::spawn(TL_U64.scope(1, yielding()))
+                        .await
+                        .expect("task completes");
+                }))
+            }),
+        ),
+        Bench::ours(
+            "polls.ct.contextvars",
+            "contextvars_tokio::spawn(yielding()).await [1 var]",
+            routine(move |n| {
+                rt3.block_on(spawn_loop(n, || async {
+                    contextvars_tokio::spawn(yielding())
+                        .await
+                        .expect("task completes");
+                }))
+            }),
+        ),
+        Bench::ours(
+            "polls.ct.with_current_context",
+            "tokio::spawn(yielding().with_current_context()).await [1 var]",
+            routine(move |n| {
+                rt4.block_on(spawn_loop(n, || async {
+                    tokio::spawn(contextvars::FutureExt::with_current_context(yielding()))
+                        .await
+                        .expect("task completes");
+                }))
+            }),
+        ),
+    ];
+    Group {
+        title: format!("task polls: spawn + {YIELDS} yields + await, current_thread runtime"),
+        note: format!(
+            "As the spawn rows, but the task yields {YIELDS} times (tokio::task::yield_now), \
+             so it is polled {} times: the per-poll cost inside a runtime. \
+             contextvars_tokio::spawn marks its future as the task's root \
+             (WithContext::task_root: the task probe is asked at the first poll only); \
+             the last row wraps the same future without that mark.",
+            YIELDS + 1
+        ),
         benches: b,
     }
 }
