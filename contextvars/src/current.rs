@@ -223,7 +223,10 @@ pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
             let depth = slot.depth.get() + 1;
             slot.depth.set(depth);
             if depth == 1 {
-                slot.base_map.set(prev_map);
+                // Empty since the last exit took the base map back.
+                let empty = slot.base_map.replace(prev_map);
+                debug_assert!(empty.len() == 0);
+                std::mem::forget(empty);
                 slot.base_id.set(prev_id);
                 slot.base_task.set(prev_task);
             } else {
