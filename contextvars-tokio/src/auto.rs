@@ -15,8 +15,10 @@ use tokio::task::Id;
 type Registry = TaskRegistry<Id>;
 
 /// A task whose context is entered on this thread.
+///
+/// Hooks are strictly nested on a thread, and each runtime calls its own
+/// hooks: the after-poll hook pops the entry its own before-poll hook pushed.
 struct Running {
-    registry: Arc<Registry>,
     id: Id,
     /// `None` if the thread was shutting down when the poll started.
     entered: Option<Entered>,
@@ -200,7 +202,6 @@ impl TaskContexts {
             }
         };
         let running = Running {
-            registry: self.registry.clone(),
             id,
             entered,
             tracked,
@@ -221,7 +222,6 @@ impl TaskContexts {
         };
         debug_assert_eq!(running.id, meta.id(), "task polls are strictly nested");
         let Running {
-            registry,
             id,
             entered,
             tracked,
@@ -232,7 +232,7 @@ impl TaskContexts {
         };
         let ctx = entered.exit();
         if tracked {
-            registry.check_in(id, ctx, terminated);
+            self.registry.check_in(id, ctx, terminated);
         }
     }
 

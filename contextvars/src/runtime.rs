@@ -371,12 +371,30 @@ impl<K: Hash + Eq + Copy> TaskRegistry<K> {
     /// See [`check_out`](TaskRegistry::check_out).
     pub fn check_in(&self, key: K, ctx: Context, terminated: bool) {
         let mut shard = self.shard(key);
-        if terminated || matches!(shard.get(&key), Some(Slot::Terminated)) {
-            shard.remove(&key);
-            drop(shard);
-            self.release(ctx);
-        } else {
-            shard.insert(key, Slot::Stored(ctx));
+        match shard.get_mut(&key) {
+            // The common case, in one lookup: back in its slot.
+            Some(slot @ Slot::Polled) if !terminated => *slot = Slot::Stored(ctx),
+            Some(slot @ Slot::Stored(_)) if !terminated => {
+                // Checked in twice: keep the newer context and the count.
+                let old = std::mem::replace(slot, Slot::Stored(ctx));
+                drop(shard);
+                if let Slot::Stored(old) = old {
+                    self.release(old);
+                }
+            }
+            // Terminated before or during the poll.
+            Some(_) => {
+                shard.remove(&key);
+                drop(shard);
+                self.release(ctx);
+            }
+            None if terminated => {
+                drop(shard);
+                self.release(ctx);
+            }
+            None => {
+                shard.insert(key, Slot::Stored(ctx));
+            }
         }
     }
 
