@@ -281,29 +281,37 @@ pub(crate) fn exit(entered: &Entered, restore: impl FnOnce(Option<Map>)) {
         if slot.depth.get() != depth {
             return None;
         }
-        let (prev_id, prev_map, prev_task) = if depth == 1 {
-            (
-                slot.base_id.get(),
-                slot.base_map.take(),
-                slot.base_task.get(),
-            )
-        } else {
-            let frame = slot
-                .outer
-                .borrow_mut()
-                .pop()
-                .expect("one frame per entry above the first");
-            (frame.id, frame.map, frame.task)
-        };
-        slot.depth.set(depth - 1);
-        slot.id.set(prev_id);
-        slot.task.set(prev_task);
-        Some(swap_current(slot, prev_map))
+        Some(restore_previous(slot, depth))
     });
     match in_order {
         Ok(Some(map)) => restore(Some(map)),
         _ => exit_out_of_order(depth, restore),
     }
+}
+
+/// Makes current again the context that was current before the entry at
+/// `depth` (the base context's cells for the first entry, else the frame
+/// that entry pushed), and returns the map it replaces.
+#[inline(always)]
+fn restore_previous(slot: &Slot, depth: usize) -> Map {
+    let (prev_id, prev_map, prev_task) = if depth == 1 {
+        (
+            slot.base_id.get(),
+            slot.base_map.take(),
+            slot.base_task.get(),
+        )
+    } else {
+        let frame = slot
+            .outer
+            .borrow_mut()
+            .pop()
+            .expect("one frame per entry above the first");
+        (frame.id, frame.map, frame.task)
+    };
+    slot.depth.set(depth - 1);
+    slot.id.set(prev_id);
+    slot.task.set(prev_task);
+    swap_current(slot, prev_map)
 }
 
 /// [`exit`] when the context is not the current one: contexts entered
@@ -327,24 +335,7 @@ fn exit_out_of_order(depth: usize, restore: impl FnOnce(Option<Map>)) {
             // could not change it after); the current map belongs to the
             // topmost.
             discarded = slot.outer.borrow_mut().split_off(depth - 1);
-            let (prev_id, prev_map, prev_task) = if depth == 1 {
-                (
-                    slot.base_id.get(),
-                    slot.base_map.take(),
-                    slot.base_task.get(),
-                )
-            } else {
-                let frame = slot
-                    .outer
-                    .borrow_mut()
-                    .pop()
-                    .expect("one frame per entry above the first");
-                (frame.id, frame.map, frame.task)
-            };
-            slot.depth.set(depth - 1);
-            slot.id.set(prev_id);
-            slot.task.set(prev_task);
-            displaced = Some(swap_current(slot, prev_map));
+            displaced = Some(restore_previous(slot, depth));
             Some(std::mem::take(&mut discarded[0].map))
         })
         .ok()
