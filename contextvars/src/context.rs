@@ -143,9 +143,15 @@ impl Context {
     /// ```
     #[track_caller]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        match self.try_run(f) {
+        self.run_for(runtime::current_task(), f)
+    }
+
+    /// [`run`](Context::run) on behalf of async task `task`.
+    #[track_caller]
+    pub(crate) fn run_for<R>(&self, task: u64, f: impl FnOnce() -> R) -> R {
+        match self.try_run_for(task, f) {
             Ok(r) => r,
-            Err(err) => panic!("{err}"),
+            Err(err) => enter_failed(err),
         }
     }
 
@@ -227,35 +233,38 @@ impl Context {
     #[track_caller]
     pub(crate) fn run_mut_for<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
         // The hot path of every poll of a task: kept to a few word moves.
-        let id = self.id;
-        let (map, entered) = self.state.get_mut();
-        if entered {
-            enter_failed(EnterError::AlreadyEntered);
-        }
-        let entered = match current::enter(std::mem::take(map), id, task) {
+        let (map, entered) = match self.enter_owned(task) {
             Ok(entered) => entered,
-            Err(taken) => {
-                *map = taken;
-                enter_failed(EnterError::ThreadShuttingDown);
-            }
+            Err(err) => enter_failed(err),
         };
         let _guard = OwnedExit { map, entered };
         f()
     }
 
     /// Enters this context, which the caller owns exclusively, on behalf of
-    /// async task `task`; the caller must hand the result to
-    /// [`exit_mut`](Context::exit_mut).
-    pub(crate) fn enter_mut_for(&mut self, task: u64) -> Result<current::Entered, EnterError> {
+    /// async task `task`. Returns the context's own map slot (to be given
+    /// the map back by [`exit_owned`]) and the proof of entry.
+    #[inline]
+    fn enter_owned(&mut self, task: u64) -> Result<(&mut Map, current::Entered), EnterError> {
         let id = self.id;
         let (map, entered) = self.state.get_mut();
         if entered {
             return Err(EnterError::AlreadyEntered);
         }
-        current::enter(std::mem::take(map), id, task).map_err(|taken| {
-            *map = taken;
-            EnterError::ThreadShuttingDown
-        })
+        match current::enter(std::mem::take(map), id, task) {
+            Ok(entered) => Ok((map, entered)),
+            Err(taken) => {
+                *map = taken;
+                Err(EnterError::ThreadShuttingDown)
+            }
+        }
+    }
+
+    /// Enters this context, which the caller owns exclusively, on behalf of
+    /// async task `task`; the caller must hand the result to
+    /// [`exit_mut`](Context::exit_mut).
+    pub(crate) fn enter_mut_for(&mut self, task: u64) -> Result<current::Entered, EnterError> {
+        self.enter_owned(task).map(|(_, entered)| entered)
     }
 
     /// Exits this context, entered by [`enter_mut_for`](Context::enter_mut_for).
@@ -265,11 +274,7 @@ impl Context {
     /// If contexts entered after this one were still entered (see
     /// [`current::exit`]), after this context's state is restored.
     pub(crate) fn exit_mut(&mut self, entered: current::Entered) {
-        current::exit(&entered, |map| {
-            if let Some(map) = map {
-                *self.state.get_mut().0 = map;
-            }
-        });
+        exit_owned(self.state.get_mut().0, &entered);
     }
 
     /// Wraps `f` into a closure that runs it in this context, wherever and
@@ -461,8 +466,8 @@ impl Drop for SharedExit<'_> {
     }
 }
 
-/// Restores the caller's context when an owned `run_mut` ends.
-/// Exits a context entered by [`Context::run_mut`], putting its map back.
+/// Restores the caller's context when an owned `run_mut` ends, even by a
+/// panic, putting the context's map back.
 struct OwnedExit<'a> {
     map: &'a mut Map,
     entered: current::Entered,
@@ -471,12 +476,19 @@ struct OwnedExit<'a> {
 impl Drop for OwnedExit<'_> {
     #[inline]
     fn drop(&mut self) {
-        current::exit(&self.entered, |map| {
-            if let Some(map) = map {
-                *self.map = map;
-            }
-        });
+        exit_owned(self.map, &self.entered);
     }
+}
+
+/// Exits a context entered by [`Context::enter_owned`] and gives its map
+/// back to `slot`, with every change made while it was current.
+#[inline]
+fn exit_owned(slot: &mut Map, entered: &current::Entered) {
+    current::exit(entered, |map| {
+        if let Some(map) = map {
+            *slot = map;
+        }
+    });
 }
 
 #[cold]

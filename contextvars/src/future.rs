@@ -69,10 +69,7 @@ impl ContextHandle {
     fn run<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
         match self {
             ContextHandle::Owned(ctx) => ctx.run_mut_for(task, f),
-            ContextHandle::Shared(ctx) => match ctx.try_run_for(task, f) {
-                Ok(r) => r,
-                Err(err) => panic!("{err}"),
-            },
+            ContextHandle::Shared(ctx) => ctx.run_for(task, f),
         }
     }
 
