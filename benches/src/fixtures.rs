@@ -1,6 +1,7 @@
 //! What the benchmarks measure: variables, contexts of a given size, an
 //! always-pending future, and the keys of the baselines.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::hint::black_box;
@@ -105,7 +106,41 @@ pub fn otel_context() -> opentelemetry::Context {
     opentelemetry::Context::new().with_value(OtelValue(1))
 }
 
+/// A value in [`SAFE_MAP_SKETCH`]: a variable id and a type-erased value.
+pub type SketchEntry = (u64, Arc<dyn Any + Send + Sync>);
+
+/// Reference point: the least a map-backed read can do in safe Rust. A
+/// thread-local `RefCell` borrowed for the read, holding the entries in one
+/// allocation right behind its pointer, a linear search by id and `Any`'s
+/// checked downcast. It has none of what a real current context needs:
+/// writes and context switches while a reader holds `&T` (the borrow would
+/// make them fail), copies, teardown. It shows the floor a safe design
+/// starts from, not a design.
+#[inline]
+pub fn sketch_read(id: u64) -> Option<u64> {
+    SAFE_MAP_SKETCH
+        .try_with(|map| {
+            let map = map.try_borrow().ok()?;
+            let entry = map.as_deref()?.iter().find(|entry| entry.0 == id)?;
+            entry.1.downcast_ref::<u64>().copied()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Fills [`SAFE_MAP_SKETCH`] with one entry, `(id, 1u64)`, and runs `f`.
+pub fn with_sketch_entry<R>(id: u64, f: impl FnOnce() -> R) -> R {
+    let entries: Arc<[SketchEntry]> =
+        Arc::new([(id, Arc::new(1u64) as Arc<dyn Any + Send + Sync>)]);
+    SAFE_MAP_SKETCH.with(|map| *map.borrow_mut() = Some(entries));
+    let r = f();
+    SAFE_MAP_SKETCH.with(|map| map.borrow_mut().take());
+    r
+}
+
 thread_local! {
+    /// See [`sketch_read`].
+    pub static SAFE_MAP_SKETCH: RefCell<Option<Arc<[SketchEntry]>>> = const { RefCell::new(None) };
     /// Baseline: the cheapest thread-local read.
     pub static TLS_CELL: Cell<u64> = const { Cell::new(1) };
     /// Baseline: a shared value in a thread-local, as a hand-rolled "current

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use contextvars::{child_context, copy_context, WithContext};
 use contextvars_benches::fixtures::{
-    context_with, otel_context, poll_noop, target, AlwaysPending, OtelValue, DEFAULTED, SIZES,
-    TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
+    context_with, otel_context, poll_noop, sketch_read, target, with_sketch_entry, AlwaysPending,
+    OtelValue, DEFAULTED, SIZES, TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
 };
 use contextvars_benches::harness::{time_loop, Bench, Group, Routine};
 use tokio::runtime::{Builder, Runtime};
@@ -98,6 +98,15 @@ fn get() -> Group {
             "task_local Arc<u64>: KEY.with(|a| a.clone()) (+drop)",
             routine(|n| {
                 TL_ARC.sync_scope(Arc::new(1), || time_loop(n, |_| TL_ARC.with(Arc::clone)))
+            }),
+        ),
+        Bench::info(
+            "sketch.safe_read",
+            "reference: least safe map read (thread-local RefCell of [(id, Arc<dyn Any>)], find, \
+             downcast; no writes under a reader, no copies) [1 entry]",
+            routine(|n| {
+                let id = black_box(7);
+                with_sketch_entry(id, || time_loop(n, |_| sketch_read(id)))
             }),
         ),
         Bench::baseline(
@@ -209,6 +218,11 @@ fn set_reset() -> Group {
                 let arc = Arc::new(1);
                 time_loop(n, |_| TL_ARC.sync_scope(arc.clone(), || black_box(0)))
             }),
+        ),
+        Bench::info(
+            "arc.new_drop",
+            "reference: Arc::new(v) + drop (the allocation every write of a shared value pays)",
+            routine(|n| time_loop(n, |i| drop(black_box(Arc::new(i))))),
         ),
         Bench::baseline(
             "otel.set_reset",
