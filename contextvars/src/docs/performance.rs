@@ -44,28 +44,33 @@
 //! shared ones are noisy: only ratios from one run mean anything.
 //!
 //! One run, on a shared 2-vCPU AMD EPYC virtual machine (Linux 6.18, rustc
-//! 1.95, glibc's allocator), quiet at the time (load average about 1.5);
-//! medians, ns per operation:
+//! 1.95, glibc's allocator), load average about 1; medians, ns per
+//! operation:
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 6.4 / 10.3 / 9.7 | OTel `map_current(\|c\| c.get::<T>())` 7.1; `task_local` `with` 1.9; `thread_local!` `RefCell` 1.25 |
-//! | `var.get()` (an `Arc` clone), 1 variable | 9.8 | CPython `var.get()` 12.3 net |
-//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 59 / 87 / 118 | OTel `current_with_value(v).attach()` + drop 96; CPython 195 / 346 / 549 net |
-//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 100 / 197 / 790 | |
-//! | `copy_context()`, 1 / 16 / 1,024 variables | 19.1 / 19.0 / 18.9 | OTel `Context::current()` 14.4; CPython 25.9 net |
-//! | `ctx.run(\|\| 0)` | 22.5 | OTel `attach` + drop 27.4; `task_local` `sync_scope` 5.6; CPython 15.2 net |
-//! | per poll, `WithContext` (owned context), gross | 14.8 | `task_local` `scope` 5.7; OTel `with_context` 29.2; bare poll 0.9 |
-//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 369 / 692 | `tokio::spawn(..).await` 305 / 627; OTel `with_current_context` 346 (current-thread) |
-//! | the same with 16 yields (17 polls), current-thread runtime | 2,571 | `tokio::spawn` 2,271; `task_local` `scope` 2,431 |
-//! | HTTP `GET /`, axum, requests/s | 75,358 | bare 92,963; tower-http's request-id layers 82,817 |
+//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 6.2 / 9.8 / 9.9 | OTel `map_current(\|c\| c.get::<T>())` 7.2; `task_local` `with` 1.6; `thread_local!` `RefCell` 1.3 |
+//! | `var.get()` (an `Arc` clone), 1 variable | 9.3 | CPython `var.get()` 11.1 net; `thread_local!` `RefCell` + `Arc` clone 4.7 |
+//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 62 / 90 / 124 | OTel `current_with_value(v).attach()` + drop 100; CPython 198 / 366 / 543 net |
+//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 110 / 205 / 795 | |
+//! | `copy_context()`, 1 / 16 / 1,024 variables | 19.0 / 18.9 / 19.0 | OTel `Context::current()` 15.9; CPython 23.7 net |
+//! | `ctx.run(\|\| 0)` | 23.5 | OTel `attach` + drop 28.2; `task_local` `sync_scope` 5.8; CPython 17.6 net |
+//! | per poll, `WithContext` (owned context), gross; 2 / 4 nested | 15.4; 33.6 / 77.1 | `task_local` `scope` 6.7 (4 nested 25.6); OTel `with_context` 31.5; bare poll 1.0 |
+//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 398 / 1,053 | `tokio::spawn(..).await` 307 / 925 |
+//! | the same with 16 yields (17 polls), current-thread runtime | 2,624 | `tokio::spawn` 2,298; `task_local` `scope` 2,442 |
+//! | HTTP `GET /`, axum, requests/s | 65,248 | bare 76,270; tower-http's request-id layers 68,027 |
 //!
 //! `get`, `with`, `copy_context` and `child_context` allocate nothing; `set`
 //! allocates the value's `Arc`. The report's last line from that run:
 //!
 //! ```text
-//! get_vs_otel=0.91 set_reset_vs_otel=0.62 copy_flat=0.99 poll_vs_task_local=2.60 spawn_vs_tokio=1.21 http_vs_bare=0.81 get_vs_cpython=0.79
+//! get_vs_otel=0.86 set_reset_vs_otel=0.62 copy_flat=1.00 poll_vs_task_local=2.29 spawn_vs_tokio=1.30 http_vs_bare=0.86 get_vs_cpython=0.83
 //! ```
+//!
+//! From run to run on this machine the ratios move by several hundredths
+//! (`spawn_vs_tokio` between 1.15 and 1.30, `get_vs_otel` between 0.83 and
+//! 0.98, `poll_vs_task_local` between 2.29 and 2.60 in the runs behind this
+//! page), more when other work shares the machine.
 //!
 //! The automatic mode of `contextvars-tokio` (task hooks, `--cfg
 //! tokio_unstable`) is measured when the report is built with that flag
@@ -78,57 +83,75 @@
 //! The wrappers are the fast path; the automatic mode buys not having to
 //! change spawn calls.
 //!
-//! From run to run on this machine, the ratios move by a few hundredths
-//! (`spawn_vs_tokio` between 1.15 and 1.21, `get_vs_otel` between 0.84 and
-//! 0.91 in the runs behind this page).
+//! # The report's targets
 //!
 //! Copying is flat in the context's size, a write after copying 1,024
-//! variables stays under a microsecond, and reads, writes, `run` and polls
-//! cost less than OpenTelemetry's (copying costs a little more: a context
-//! is more than its map). The report's targets are stricter than
-//! that, and five are not met yet. Where the time goes, counted in
-//! instructions with callgrind (`report --only ID N`; the count, unlike the
-//! time, does not depend on the machine's load):
+//! variables stays under a microsecond, reads, writes, `run` and polls cost
+//! less than OpenTelemetry's (copying costs a little more: a context is more
+//! than its map), and everything but `run` and an `Arc`-returning `get` in a
+//! context of 1,024 variables costs less than CPython's. The report's
+//! targets are stricter, and six are not met. The
+//! report carries reference rows that show why, in the same run: the least
+//! that any safe design must do for an operation, measured on its own.
 //!
-//! * **Read** (`with`, 86 instructions; OpenTelemetry's read 92): the
-//!   thread-local access, a non-atomic `Rc` count on the current map (so that
-//!   the closure may itself set variables while it holds `&T`), the lookup,
-//!   and `Any`'s type check (a virtual call). A third of OpenTelemetry's time
-//!   is about a `RefCell` borrow of a thread-local, which only code that
-//!   skips the `Rc` and the checked downcast could reach, that is `unsafe`
-//!   code, which this crate does not have. A per-variable cache keyed on a
-//!   context version, as CPython keeps, would not shorten this path: CPython
-//!   caches to skip its trie walk, while a lookup here in a small context is
-//!   already one comparison, and a cache shared by all threads (variables are
-//!   `static`) would need its own synchronization on every read.
-//! * **Write** (set + reset, 634 instructions; OpenTelemetry's 935): the
-//!   value's allocation and its release, and four atomic read-modify-writes
-//!   (`Arc::make_mut`'s uniqueness check at the set and at the reset, the
-//!   token's reference to the old value, the release of the new one). These
-//!   are what a persistent map of shared values costs in safe Rust.
-//! * **Poll** (184 instructions; a `task_local` scope 65): about 30 go to
-//!   the task probe of `contextvars-tokio` (which task is entering, so that
-//!   `set` can refuse to write into another task's context), the rest to
-//!   swapping the map, the context's id and the entering task in and out of
-//!   the thread's slot with a guard that restores them on panic.
-//! * **Spawn** (+347 instructions over `tokio::spawn`'s 2,721): the copy of
-//!   the spawner's context, one entry per poll, and the context's release.
-//!   Inside a runtime a poll costs about 14 ns more than tokio's own (9 for a
-//!   `task_local` scope); the spawn helpers mark their futures as task roots
-//!   ([`WithContext::task_root`](crate::WithContext::task_root)), which asks
-//!   the task probe once per task instead of once per poll.
-//! * **HTTP**: the layer parses four headers, makes a context with three
-//!   variables, fills request and response extensions and echoes the id:
-//!   19.5 allocations per request over bare axum (tower-http's layers: 12).
-//!   In this harness a loopback request costs so little (a 2-byte body, no
-//!   work in the handler) that tower-http's request-id layers alone reach
-//!   0.89 of bare (0.89–0.92 across runs).
+//! * **Read** (`get_vs_otel` ≤ 0.35). The least a map-backed read can do in
+//!   safe Rust (reference row "least safe map read": a thread-local `RefCell`
+//!   borrowed for the read, the entries in one allocation behind it, a
+//!   search by id and `Any`'s checked downcast) measures 0.57 of
+//!   OpenTelemetry's read, and it leaves out what a current context needs:
+//!   writes and context switches while a reader holds `&T`, copies, teardown.
+//!   `with` measures 0.86 (86 instructions to OpenTelemetry's 93, counted
+//!   with callgrind; `report --only ID N`). Going below the sketch takes
+//!   what CPython does in C: a per-variable cache holding a *borrowed*
+//!   pointer to the value, or an unchecked downcast, that is, `unsafe` code,
+//!   which this crate does not have.
+//! * **Read with a new reference** (`get_vs_cpython` ≤ 0.15, `get` returns
+//!   an `Arc<T>`). A bare `Arc` clone and drop out of a thread-local
+//!   (`thread_local!` `RefCell` + `Arc` clone, 4.7 ns) is already 0.42 of
+//!   CPython's net `var.get()`; the target sits below two atomic operations.
+//!   `with` (0.56 of CPython) is the read to use on hot paths.
+//! * **Write** (`set_reset_vs_otel` ≤ 0.25). The value's allocation and
+//!   release alone (reference row "`Arc::new(v)` + drop") is 0.13 of
+//!   OpenTelemetry's write: half the budget before the map is touched. The
+//!   rest of ours (0.62; 634 instructions to OpenTelemetry's 935) is two
+//!   map updates and four atomic read-modify-writes (`Arc::make_mut`'s
+//!   uniqueness check at the set and at the reset, the token's reference to
+//!   the old value, the release of the new one).
+//! * **Poll** (`poll_vs_task_local` ≤ 1.5; 193 instructions, a `task_local`
+//!   scope 59). A `task_local` scope swaps one value in a
+//!   `RefCell`; a poll here swaps the map, the context's id and the entering
+//!   task in and out of the thread's slot, and asks the task probe of
+//!   `contextvars-tokio` which task is polling (18% of the time of a poll,
+//!   sampled with `perf`), so that `set` can refuse to write into another
+//!   task's context. Task roots (every future spawned through
+//!   `contextvars-tokio`) ask once per task instead
+//!   ([`WithContext::task_root`](crate::WithContext::task_root)); a plain
+//!   `WithContext` may be polled by different tasks over its life (a shared
+//!   future), so it asks at every poll.
+//! * **Spawn** (`spawn_vs_tokio` ≤ 1.06). The copy of the spawner's context
+//!   alone (`child_context()`, 18.7 ns) is 6.1% of tokio's spawn + await
+//!   (307 ns): the whole budget, before the task's first poll enters the
+//!   copy. Callgrind puts the rest at about 370 instructions of ours (the
+//!   copy, one entry and exit, the release) and 220 of tokio's own, which
+//!   moves and drops a larger future.
+//! * **HTTP** (`http_vs_bare` ≥ 0.97). tower-http's request-id layers alone,
+//!   which parse no trace context and set no variables, reach 0.89 of bare
+//!   axum in the same run: in this harness a request costs so little (a
+//!   2-byte body, no work in the handler) that any middleware shows. The
+//!   layer here parses four headers, makes a context with three variables,
+//!   fills request and response extensions and echoes the id (19.5
+//!   allocations per request over bare axum; tower-http's layers: 12).
 //!
-//! What the last round of work changed, in instructions per operation
-//! (callgrind, same benchmarks, before and after): per poll 273 → 184,
-//! `with` 100 → 86, `get` 119 → 109, spawn overhead 444 → 347. In the HTTP
-//! layer: request ids taken from the header without a copy, UUIDv7 ids
-//! without a system call each, hex ids without the formatter.
+//! Tried and measured, not kept (instructions per operation from callgrind,
+//! times from interleaved runs of both builds): a small map as one
+//! allocation behind a thin pointer (`triomphe::ThinArc`: reads +3
+//! instructions, writes +26, times within noise); the same as an
+//! `Arc<[Binding]>` beside its tag, a three-word map (copies +22
+//! instructions, polls +43); a reference count without weak references for the
+//! map (`triomphe::Arc`, whose uniqueness check is a load: no measurable
+//! change); a branch-free search of small maps (−13% at 16 variables, +7
+//! instructions at 1); inline small vectors (reads +19 instructions); lazy
+//! context ids; forced inlining of entry and exit.
 //!
 //! # Measure on your machine
 //!
