@@ -106,8 +106,8 @@ pub fn otel_context() -> opentelemetry::Context {
     opentelemetry::Context::new().with_value(OtelValue(1))
 }
 
-/// A value in [`SAFE_MAP_SKETCH`]: a variable id and a type-erased value.
-pub type SketchEntry = (u64, Arc<dyn Any + Send + Sync>);
+/// An entry of the sketch's map: a variable id and a type-erased value.
+type SketchEntry = (u64, Arc<dyn Any + Send + Sync>);
 
 /// Reference point: the least a map-backed read can do in safe Rust. A
 /// thread-local `RefCell` borrowed for the read, holding the entries in one
@@ -128,7 +128,7 @@ pub fn sketch_read(id: u64) -> Option<u64> {
         .flatten()
 }
 
-/// Fills [`SAFE_MAP_SKETCH`] with one entry, `(id, 1u64)`, and runs `f`.
+/// Fills the map [`sketch_read`] reads with one entry, `(id, 1u64)`, and runs `f`.
 pub fn with_sketch_entry<R>(id: u64, f: impl FnOnce() -> R) -> R {
     let entries: Arc<[SketchEntry]> =
         Arc::new([(id, Arc::new(1u64) as Arc<dyn Any + Send + Sync>)]);
@@ -139,8 +139,8 @@ pub fn with_sketch_entry<R>(id: u64, f: impl FnOnce() -> R) -> R {
 }
 
 thread_local! {
-    /// See [`sketch_read`].
-    pub static SAFE_MAP_SKETCH: RefCell<Option<Arc<[SketchEntry]>>> = const { RefCell::new(None) };
+    /// The map [`sketch_read`] reads.
+    static SAFE_MAP_SKETCH: RefCell<Option<Arc<[SketchEntry]>>> = const { RefCell::new(None) };
     /// Baseline: the cheapest thread-local read.
     pub static TLS_CELL: Cell<u64> = const { Cell::new(1) };
     /// Baseline: a shared value in a thread-local, as a hand-rolled "current
