@@ -5,14 +5,17 @@
 //! increment, whatever its size. Small maps (the common case: a handful of
 //! request-scoped variables) are a sorted vector, which is the fastest
 //! structure for lookups and updates at that size; larger maps switch to a
-//! hash array mapped trie (`imbl`), whose updates stay logarithmic at any
+//! hash array mapped trie ([`trie`]), whose updates stay logarithmic at any
 //! size. Both are updated in place when no copy shares them, and copied on
 //! write otherwise.
 
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::context::Binding;
+
+mod trie;
+
+use trie::{Keyed, Trie};
 
 /// Above this many entries a map switches to the trie.
 const SMALL_MAX: usize = 32;
@@ -20,34 +23,12 @@ const SMALL_MAX: usize = 32;
 /// The gap to `SMALL_MAX` keeps a map near the boundary from flapping.
 const SMALL_AGAIN: usize = 16;
 
-/// Hashes a variable id for the trie: ids are sequential, so they are spread
-/// over all 64 bits by a Fibonacci multiplication (the trie indexes by the top
-/// bits first).
-#[derive(Default, Clone, Copy, Debug)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+impl Keyed for Binding {
+    #[inline]
+    fn id(&self) -> u64 {
+        self.key().id()
     }
 }
-
-type Trie = imbl::GenericHashMap<
-    u64,
-    Binding,
-    BuildHasherDefault<IdHasher>,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
 
 /// A persistent map from variable ids to bindings.
 #[derive(Clone, Debug, Default)]
@@ -66,7 +47,7 @@ enum Repr {
     /// Entries sorted by variable id.
     Small(Vec<Binding>),
     /// More than `SMALL_MAX` entries (until it shrinks to `SMALL_AGAIN`).
-    Large(Trie),
+    Large(Trie<Binding>),
 }
 
 impl Map {
@@ -112,13 +93,13 @@ impl Map {
                     None
                 }
                 Err(_) => {
-                    let mut trie: Trie = v.drain(..).map(|b| (b.key().id(), b)).collect();
-                    trie.insert(id, binding);
+                    let mut trie: Trie<Binding> = v.drain(..).collect();
+                    trie.insert(binding);
                     inner.repr = Repr::Large(trie);
                     None
                 }
             },
-            Repr::Large(t) => t.insert(id, binding),
+            Repr::Large(t) => t.insert(binding),
         };
         if replaced.is_none() && !key.is_inherited() {
             inner.not_inherited += 1;
@@ -138,9 +119,9 @@ impl Map {
                 v.remove(i)
             }
             Repr::Large(t) => {
-                let removed = t.remove(&id)?;
+                let removed = t.remove(id)?;
                 if t.len() <= SMALL_AGAIN {
-                    let mut small: Vec<Binding> = t.values().cloned().collect();
+                    let mut small: Vec<Binding> = t.iter().cloned().collect();
                     small.sort_unstable_by_key(|b| b.key().id());
                     inner.repr = Repr::Small(small);
                 }
@@ -162,7 +143,7 @@ impl Map {
         let (small, large) = match self.0.as_deref().map(|inner| &inner.repr) {
             None => (None, None),
             Some(Repr::Small(v)) => (Some(v.iter()), None),
-            Some(Repr::Large(t)) => (None, Some(t.values())),
+            Some(Repr::Large(t)) => (None, Some(t.iter())),
         };
         small
             .into_iter()
@@ -219,7 +200,7 @@ impl Inner {
     fn get(&self, id: u64) -> Option<&Binding> {
         match &self.repr {
             Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
-            Repr::Large(t) => t.get(&id),
+            Repr::Large(t) => t.get(id),
         }
     }
 }
@@ -249,7 +230,7 @@ pub(crate) struct IntoIter(IntoIterRepr);
 enum IntoIterRepr {
     Empty,
     Small(Arc<Inner>, usize),
-    Large(<Trie as IntoIterator>::IntoIter),
+    Large(trie::IntoIter<Binding>),
 }
 
 impl std::fmt::Debug for IntoIter {
@@ -274,7 +255,7 @@ impl Iterator for IntoIter {
                 *i += 1;
                 Some(b)
             }
-            IntoIterRepr::Large(it) => it.next().map(|(_, b)| b),
+            IntoIterRepr::Large(it) => it.next(),
         }
     }
 

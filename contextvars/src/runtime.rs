@@ -23,7 +23,6 @@ use std::sync::{OnceLock, PoisonError};
 use crate::context::Context;
 use crate::current;
 use crate::error::EnterError;
-use crate::map::IdHasher;
 use crate::sync::{spin_loop, yield_now, AtomicUsize, Mutex, Ordering};
 
 static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
@@ -226,6 +225,28 @@ enum Slot {
     /// The task terminated while its context was checked out: checking it
     /// back in drops it.
     Terminated,
+}
+
+/// Hashes task and context ids for the shards' maps: ids are sequential, so
+/// they are spread over all 64 bits by a Fibonacci multiplication (a
+/// `HashMap` takes its bucket from the low bits and its tag from the top ones).
+#[derive(Default, Clone, Copy, Debug)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 type Shard<K> = Mutex<HashMap<K, Slot, BuildHasherDefault<IdHasher>>>;

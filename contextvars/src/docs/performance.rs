@@ -10,10 +10,17 @@
 //! A context's map is persistent. Up to 32 variables it is a vector sorted by
 //! variable id behind an `Arc` (fastest at the sizes real services use: a
 //! handful of request-scoped variables); above that it switches to a hash array
-//! mapped trie from [`imbl`](https://docs.rs/imbl), and back below 16, so that a
-//! context with 10,000 variables still updates in logarithmic time. Both
-//! representations are updated in place when nothing else shares them and
-//! copied on write otherwise.
+//! mapped trie, and back below 16, so that a context with 10,000 variables
+//! still updates in logarithmic time. The trie's nodes have 16 slots and
+//! store only the occupied ones; the slot at each level is four bits of the
+//! variable's id, lowest first. Ids are handed out in sequence, so the
+//! variables a program uses fill the trie evenly: a lookup among 4,096 takes
+//! three steps, each a bit test and a shift. A write copies the one path of
+//! nodes to its key, 16 slots each at most (a general-purpose trie with 32
+//! full-width slots per node, `imbl`'s, copied and freed about twice the
+//! bytes: a set and reset right after copying 1,024 variables took 6,836
+//! instructions with it, 3,354 now). Both representations are updated in
+//! place when nothing else shares them and copied on write otherwise.
 //!
 //! # Per operation
 //!
