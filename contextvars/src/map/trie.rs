@@ -108,8 +108,8 @@ impl<E: Keyed> Trie<E> {
         removed
     }
 
-    /// Iterates over the entries in trie order (by id with its bits
-    /// reversed, not by id).
+    /// Iterates over the entries in trie order: by the lowest four bits of
+    /// the id, then the next four, and so on (not by id).
     pub(crate) fn iter(&self) -> Iter<'_, E> {
         Iter {
             stack: vec![self.root.slots.iter()],
@@ -444,6 +444,15 @@ mod tests {
                 prop_assert_eq!(&owned, &expected);
             }
         }
+    }
+
+    #[test]
+    fn a_slot_is_no_larger_than_a_binding() {
+        use crate::context::Binding;
+        assert_eq!(
+            std::mem::size_of::<Slot<Binding>>(),
+            std::mem::size_of::<Binding>()
+        );
     }
 
     #[test]
