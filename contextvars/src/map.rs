@@ -182,16 +182,39 @@ impl Map {
     /// variables that are not inherited. Returns `self` itself (no copy, no
     /// reference count touched) when there are none.
     pub(crate) fn inherited(self) -> Map {
-        match self.0.as_deref() {
-            Some(inner) if inner.not_inherited > 0 => {
-                let mut child = Map::default();
-                for binding in self.iter().filter(|b| b.key().is_inherited()) {
-                    child.insert(binding.clone());
+        let Some(inner) = self.0.as_deref().filter(|inner| inner.not_inherited > 0) else {
+            return self;
+        };
+        let left_out: Vec<u64> = match &inner.repr {
+            Repr::Small(v) => {
+                // A new vector of the rest, in one allocation.
+                let mut kept = Vec::with_capacity(v.len() - inner.not_inherited);
+                kept.extend(v.iter().filter(|b| b.key().is_inherited()).cloned());
+                if kept.is_empty() {
+                    return Map::EMPTY;
                 }
-                child
+                return Map(Some(Arc::new(Inner {
+                    repr: Repr::Small(kept),
+                    not_inherited: 0,
+                })));
             }
-            _ => self,
+            // Removed from a copy, which shares the rest: one path of the
+            // trie copied per removal rather than the whole map rebuilt.
+            Repr::Large(t) => t
+                .iter()
+                .map(Binding::key)
+                .filter(|key| !key.is_inherited())
+                .map(|key| key.id())
+                .take(inner.not_inherited)
+                .collect(),
+        };
+        let mut child = self;
+        for id in left_out {
+            // Dropped here, outside of any borrow of the thread's slot (the
+            // value usually lives on in the map this was copied from).
+            child.remove(id);
         }
+        child
     }
 }
 

@@ -30,7 +30,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::{Arc, Once};
 
-use contextvars::{copy_context, Context, ContextVar, EnterError, ResetError, Token, VarKey};
+use contextvars::{
+    child_context, copy_context, Context, ContextVar, EnterError, ResetError, Token, VarKey,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
 
@@ -47,16 +49,27 @@ static C: ContextVar<u32> = ContextVar::with_default("c", || DEFAULT);
 const EXTRA: usize = 40;
 static EXTRAS: [ContextVar<u32>; EXTRA] = [const { ContextVar::new("extra") }; EXTRA];
 
+/// Number of variables that spawned tasks and threads do not inherit
+/// (`child_context` leaves them out).
+const LOCAL: usize = 4;
+static LOCALS: [ContextVar<u32>; LOCAL] =
+    [const { ContextVar::builder("local").not_inherited().build() }; LOCAL];
+
 /// Number of variables in total.
-const NVARS: usize = 3 + EXTRA;
+const NVARS: usize = 3 + EXTRA + LOCAL;
 
 fn var(i: usize) -> &'static ContextVar<u32> {
     match i {
         0 => &A,
         1 => &B,
         2 => &C,
-        _ => &EXTRAS[i - 3],
+        _ if i < 3 + EXTRA => &EXTRAS[i - 3],
+        _ => &LOCALS[i - 3 - EXTRA],
     }
+}
+
+fn is_inherited(i: usize) -> bool {
+    i < 3 + EXTRA
 }
 
 fn default_of(i: usize) -> Option<u32> {
@@ -107,6 +120,9 @@ enum Op {
     InspectToken(usize),
     /// Saves `copy_context()`.
     Copy,
+    /// Saves `child_context()`: a copy without the variables that are not
+    /// inherited.
+    Child,
     /// Saves `saved[i].copy()`.
     CopySaved(usize),
     /// Saves `Context::new()`.
@@ -131,7 +147,7 @@ enum Op {
 }
 
 fn var_strategy() -> impl Strategy<Value = usize> {
-    prop_oneof![8 => 0..3usize, 2 => 0..NVARS]
+    prop_oneof![8 => 0..3usize, 2 => 0..NVARS, 1 => (3 + EXTRA)..NVARS]
 }
 
 fn value_strategy() -> impl Strategy<Value = u32> {
@@ -156,6 +172,7 @@ fn leaf() -> impl Strategy<Value = Op> {
         1 => (var_strategy(), value_strategy()).prop_map(|(v, x)| Op::GetOr(v, x)),
         1 => index_strategy().prop_map(Op::InspectToken),
         2 => Just(Op::Copy),
+        1 => Just(Op::Child),
         1 => index_strategy().prop_map(Op::CopySaved),
         1 => Just(Op::NewSaved),
         2 => index_strategy().prop_map(Op::Inspect),
@@ -221,11 +238,16 @@ enum Event {
     ViewOfCurrent,
     /// A `run` closure panicked.
     PanicInRun,
+    /// `child_context` left out a variable that is not inherited.
+    ChildLeftOut,
+    /// `child_context` left out a variable of a context with more than
+    /// `SMALL_MAX` entries.
+    ChildOfLargeLeftOut,
 }
 
 impl Event {
     /// Minimum share of programs, in percent, that must exercise the event.
-    const REQUIRED: [(Event, u32); 11] = [
+    const REQUIRED: [(Event, u32); 13] = [
         (Event::GrewLarge, 20),
         (Event::ShrankSmall, 3),
         (Event::CopiedLarge, 5),
@@ -237,6 +259,8 @@ impl Event {
         (Event::ViewOfOuter, 3),
         (Event::ViewOfCurrent, 5),
         (Event::PanicInRun, 5),
+        (Event::ChildLeftOut, 10),
+        (Event::ChildOfLargeLeftOut, 3),
     ];
 }
 
@@ -336,6 +360,18 @@ impl Model {
         }
         self.new_ctx(self.ctxs[ctx].clone())
     }
+
+    fn child(&mut self, ctx: usize) -> usize {
+        let mut map = self.ctxs[ctx].clone();
+        map.retain(|&v, _| is_inherited(v));
+        if map.len() < self.ctxs[ctx].len() {
+            self.events.insert(Event::ChildLeftOut);
+            if self.ctxs[ctx].len() > SMALL_MAX {
+                self.events.insert(Event::ChildOfLargeLeftOut);
+            }
+        }
+        self.new_ctx(map)
+    }
 }
 
 // === The harness: runs a program on the real crate and on the model ===
@@ -408,6 +444,11 @@ impl Harness {
                 let id = self.model.copy(self.model.current());
                 self.model.saved.push(id);
                 self.saved.push(Rc::new(copy_context()));
+            }
+            Op::Child => {
+                let id = self.model.child(self.model.current());
+                self.model.saved.push(id);
+                self.saved.push(Rc::new(child_context()));
             }
             Op::CopySaved(i) => {
                 let i = i % self.saved.len();

@@ -39,11 +39,20 @@
 //! | [`ContextVar::set`](crate::ContextVar::set) | the value's `Arc`, then an in-place insert if the current map is not shared, else a copy of the small vector or a path of the trie | the value's `Arc`, and the copy when shared |
 //! | [`ContextVar::reset`](crate::ContextVar::reset) | as `set`, restoring the old value or removing the key | only when the map is shared |
 //! | [`copy_context`](crate::copy_context), [`Context::copy`](crate::Context::copy) | one atomic increment of the map, a new context id (from a per-thread block) | no |
+//! | [`child_context`](crate::child_context) (every spawn through the integrations) | as `copy_context`; if the context binds variables that are not inherited, a copy without them: a new small vector, or one trie path per variable left out | only in that case |
 //! | [`Context::run`](crate::Context::run) | an atomic compare-and-swap of the entered flag, a lock to snapshot the map, two swaps of the thread's current map | no (after the thread's first context) |
 //!
 //! The first `set` after a copy pays for the copy: a vector of up to 32
 //! entries (reference-count increments) or one trie path. Later `set`s in the
 //! same context are in place.
+//!
+//! A child context that leaves variables out once rebuilt its map entry by
+//! entry; it now copies a small vector once, or removes the variables left
+//! out from a shared trie. For a context binding one variable that is not
+//! inherited and N that are (best of 7 runs of 20,000 `child_context()`
+//! calls, both builds on the same machine): N = 1: 81 → 68 ns; 16: 448 →
+//! 152 ns; 64: 7.9 µs → 521 ns; 1,024: 145 µs → 934 ns. The report's
+//! `child_context_local` rows measure it.
 //!
 //! Reading a variable's value in a context other than the current one
 //! ([`Context::get`](crate::Context::get) and the rest of the map view) takes a
@@ -75,7 +84,8 @@
 //! | the same with 16 yields (17 polls), current-thread runtime | 2,624 | `tokio::spawn` 2,298; `task_local` `scope` 2,442 |
 //! | HTTP `GET /`, axum, requests/s | 65,248 | bare 76,270; tower-http's request-id layers 68,027 |
 //!
-//! `get`, `with`, `copy_context` and `child_context` allocate nothing; `set`
+//! `get`, `with`, `copy_context` and `child_context` (of a context whose
+//! variables are all inherited) allocate nothing; `set`
 //! allocates the value's `Arc`. The report's last line from that run:
 //!
 //! ```text

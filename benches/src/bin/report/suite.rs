@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use contextvars::{child_context, copy_context, WithContext};
+use contextvars::{child_context, copy_context, ContextVar, WithContext};
 use contextvars_benches::fixtures::{
     context_with, otel_context, poll_noop, sketch_read, target, with_sketch_entry, AlwaysPending,
     OtelValue, DEFAULTED, SIZES, TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
@@ -331,6 +331,20 @@ fn copy() -> Group {
         b.push(Bench::ours(
             format!("child_context.{size}"),
             format!("child_context() (+drop) [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| child_context()))),
+        ));
+    }
+    for size in [1, 1024] {
+        // The child leaves `LOCAL` out: a copy of the map without it.
+        static LOCAL: ContextVar<u64> = ContextVar::builder("local").not_inherited().build();
+        let ctx = context_with(size);
+        ctx.run(|| LOCAL.set(1));
+        b.push(Bench::ours(
+            format!("child_context_local.{size}"),
+            format!(
+                "child_context() (+drop) [{} + 1 not inherited]",
+                vars_label(size)
+            ),
             routine(move |n| ctx.run(|| time_loop(n, |_| child_context()))),
         ));
     }
