@@ -93,8 +93,8 @@ impl Map {
                     None
                 }
                 Err(_) => {
-                    let mut trie: Trie<Binding> = v.drain(..).collect();
-                    trie.insert(binding);
+                    let trie: Trie<Binding> =
+                        v.drain(..).chain(std::iter::once(binding)).collect();
                     inner.repr = Repr::Large(trie);
                     None
                 }

@@ -224,16 +224,61 @@ impl<E: Keyed> Node<E> {
     }
 }
 
+/// The order of ids in a trie: by the lowest four bits, then the next
+/// four, and so on; that is, by the id with its nibbles reversed.
+fn trie_order(id: u64) -> u64 {
+    const _: () = assert!(BITS == 4, "trie_order reverses nibbles");
+    let bytes_reversed = id.swap_bytes();
+    ((bytes_reversed & 0x0f0f_0f0f_0f0f_0f0f) << 4)
+        | ((bytes_reversed >> 4) & 0x0f0f_0f0f_0f0f_0f0f)
+}
+
 impl<E: Keyed> FromIterator<E> for Trie<E> {
+    /// Builds the trie bottom-up, each entry moved into place once (inserting
+    /// one by one would rebuild a node for every new slot). Of entries with
+    /// the same id, the last one is kept.
     fn from_iter<I: IntoIterator<Item = E>>(entries: I) -> Self {
-        let mut trie = Trie {
-            root: Node::new(0, Arc::new([])),
-            len: 0,
-        };
+        let mut entries: Vec<Option<E>> = entries.into_iter().map(Some).collect();
+        // Stable: entries of one id stay in the order given.
+        entries.sort_by_key(|e| e.as_ref().map(|e| trie_order(e.id())));
+        let mut distinct: Vec<Option<E>> = Vec::with_capacity(entries.len());
         for entry in entries {
-            trie.insert(entry);
+            let id = entry.as_ref().map(E::id);
+            match distinct.last_mut() {
+                Some(last) if last.as_ref().map(E::id) == id => *last = entry,
+                _ => distinct.push(entry),
+            }
         }
-        trie
+        Trie {
+            len: distinct.len(),
+            root: Node::build(&mut distinct, 0),
+        }
+    }
+}
+
+impl<E: Keyed> Node<E> {
+    /// A node of `entries` (each `Some`, of distinct ids, in trie order, all
+    /// sharing the slots of the levels above `shift`), which it takes.
+    fn build(entries: &mut [Option<E>], shift: u32) -> Node<E> {
+        let id = |e: &Option<E>| e.as_ref().map_or(0, E::id);
+        let mut bitmap = 0;
+        let mut slots = Vec::new();
+        let mut rest = entries;
+        while let Some(first) = rest.first() {
+            let c = chunk(id(first), shift);
+            let n = rest
+                .iter()
+                .position(|e| chunk(id(e), shift) != c)
+                .unwrap_or(rest.len());
+            let (group, tail) = rest.split_at_mut(n);
+            slots.push(match group {
+                [one] => Slot::Leaf(one.take().expect("each entry taken once")),
+                _ => Slot::Branch(Node::build(group, shift + BITS)),
+            });
+            bitmap |= 1 << c;
+            rest = tail;
+        }
+        Node::new(bitmap, slots.into())
     }
 }
 
@@ -444,6 +489,40 @@ mod tests {
                 prop_assert_eq!(&owned, &expected);
             }
         }
+    }
+
+    /// Two tries have the same shape and entries.
+    fn same<E: Keyed + PartialEq + fmt::Debug>(a: &Node<E>, b: &Node<E>) {
+        assert_eq!(a.bitmap, b.bitmap);
+        assert_eq!(a.positions, b.positions);
+        for (x, y) in a.slots.iter().zip(b.slots.iter()) {
+            match (x, y) {
+                (Slot::Leaf(x), Slot::Leaf(y)) => assert_eq!(x, y),
+                (Slot::Branch(x), Slot::Branch(y)) => same(x, y),
+                _ => panic!("a leaf against a branch"),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn building_at_once_matches_inserting(entries in prop::collection::vec((id(), any::<u32>()), 0..300)) {
+            let built: Trie<E> = entries.iter().map(|&(k, v)| E(k, v)).collect();
+            let mut inserted: Trie<E> = Trie::from_iter([]);
+            for &(k, v) in &entries {
+                inserted.insert(E(k, v));
+            }
+            check(&built);
+            prop_assert_eq!(built.len(), inserted.len());
+            same(&built.root, &inserted.root);
+        }
+    }
+
+    #[test]
+    fn trie_order_reverses_the_nibbles() {
+        assert_eq!(trie_order(0x1), 0x1000_0000_0000_0000);
+        assert_eq!(trie_order(0x21), 0x1200_0000_0000_0000);
+        assert_eq!(trie_order(0x0123_4567_89ab_cdef), 0xfedc_ba98_7654_3210);
     }
 
     #[test]
