@@ -93,8 +93,7 @@ impl Map {
                     None
                 }
                 Err(_) => {
-                    let trie: Trie<Binding> =
-                        v.drain(..).chain(std::iter::once(binding)).collect();
+                    let trie: Trie<Binding> = v.drain(..).chain(std::iter::once(binding)).collect();
                     inner.repr = Repr::Large(trie);
                     None
                 }
