@@ -48,8 +48,9 @@ pub(crate) struct Trie<E> {
 struct Node<E> {
     /// Bit `c` set: slot `c` is occupied.
     bitmap: u16,
-    /// Nibble `c` (bits `4c..4c + 4`): where slot `c` is in `slots` if it
-    /// is occupied, i.e. how many occupied slots precede it.
+    /// Nibble `c` (bits `4c..4c + 4`): how many occupied slots precede slot
+    /// `c`, i.e. where it is in `slots` if occupied, and where it goes if
+    /// not.
     positions: u64,
     slots: Arc<[Slot<E>]>,
 }
@@ -140,7 +141,7 @@ impl<E: Keyed> Node<E> {
         self.bitmap >> c & 1 != 0
     }
 
-    /// Where slot `c`, which must be occupied, is stored in `slots`.
+    /// Where slot `c` is (if occupied) or goes (if not) in `slots`.
     #[inline]
     fn position(&self, c: u32) -> usize {
         (self.positions >> (4 * c) & 0xf) as usize
@@ -148,9 +149,9 @@ impl<E: Keyed> Node<E> {
 
     fn insert(&mut self, entry: E, shift: u32) -> Option<E> {
         let c = chunk(entry.id(), shift);
+        let i = self.position(c);
         if !self.occupied(c) {
             // A slice cannot grow in place: build it anew, one slot longer.
-            let i = (self.bitmap & ((1 << c) - 1)).count_ones() as usize;
             let slots = self.slots[..i]
                 .iter()
                 .cloned()
@@ -160,7 +161,6 @@ impl<E: Keyed> Node<E> {
             *self = Node::new(self.bitmap | 1 << c, slots);
             return None;
         }
-        let i = self.position(c);
         let slots = Arc::make_mut(&mut self.slots);
         match &mut slots[i] {
             Slot::Branch(child) => child.insert(entry, shift + BITS),
@@ -396,10 +396,8 @@ mod tests {
         fn walk<E: Keyed>(node: &Node<E>, shift: u32, prefix: u64, root: bool) -> usize {
             assert_eq!(node.bitmap.count_ones() as usize, node.slots.len());
             for c in 0..1 << BITS {
-                if node.occupied(c) {
-                    let before = (node.bitmap & ((1 << c) - 1)).count_ones() as usize;
-                    assert_eq!(node.position(c), before, "slot {c} misplaced");
-                }
+                let before = (node.bitmap & ((1 << c) - 1)).count_ones() as usize;
+                assert_eq!(node.position(c), before, "slot {c} misplaced");
             }
             if !root {
                 assert!(
