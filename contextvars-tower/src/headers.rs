@@ -1,5 +1,7 @@
 //! Reading the incoming context from request headers.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::request_id::RequestId;
@@ -42,33 +44,49 @@ fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
     trim_ows(value).parse().ok()
 }
 
+/// A list-valued header's fields as one list (RFC 9110, section 5.3): the
+/// field itself when there is only one, as in most requests, else the fields
+/// joined with `,`.
+///
+/// A field that is not visible ASCII cannot hold a valid member: it is
+/// skipped if `skip_invalid`, else the whole header is invalid (`None`).
+fn combined<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    skip_invalid: bool,
+) -> Option<Cow<'a, str>> {
+    let mut combined = Cow::Borrowed("");
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        let Ok(value) = value.to_str() else {
+            if skip_invalid {
+                continue;
+            }
+            return None;
+        };
+        if i == 0 {
+            combined = Cow::Borrowed(value);
+        } else {
+            // Empty list members are ignored: a `,` too many is harmless.
+            let joined = combined.to_mut();
+            joined.push(',');
+            joined.push_str(value);
+        }
+    }
+    Some(combined)
+}
+
 /// A valid `tracestate`, its header fields combined in order; empty if any
 /// part is invalid.
 fn tracestate(headers: &HeaderMap) -> TraceState {
-    let mut combined = String::new();
-    for value in headers.get_all(&TRACESTATE) {
-        let Ok(value) = value.to_str() else {
-            return TraceState::new();
-        };
-        combined.push_str(value);
-        combined.push(',');
-    }
-    combined.parse().unwrap_or_default()
+    combined(headers, &TRACESTATE, false)
+        .and_then(|list| list.parse().ok())
+        .unwrap_or_default()
 }
 
 /// The `baggage` header fields, parsed leniently one by one, under one set of
 /// limits.
 fn baggage(headers: &HeaderMap) -> Baggage {
-    let mut combined = String::new();
-    for value in headers.get_all(&BAGGAGE) {
-        // A field with bytes outside visible ASCII cannot hold a valid
-        // member: skip it whole.
-        if let Ok(value) = value.to_str() {
-            combined.push_str(value);
-            combined.push(',');
-        }
-    }
-    Baggage::parse_lossy(&combined)
+    combined(headers, &BAGGAGE, true).map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
 }
 
 /// Reads the request id, trace context and baggage of a request.

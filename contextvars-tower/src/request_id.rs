@@ -159,10 +159,23 @@ impl RequestId {
     /// assert_eq!(&a.as_str()[14..15], "7"); // the version digit
     /// ```
     pub fn new_v7() -> RequestId {
-        let uuid = uuid::Uuid::now_v7();
-        let mut buf = uuid::Uuid::encode_buffer();
-        RequestId::from_bytes(uuid.hyphenated().encode_lower(&mut buf).as_bytes())
-            .expect("a UUID is a valid request id")
+        let mut digits = [0; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::now_v7().hyphenated().encode_lower(&mut digits);
+        RequestId::from_owned_digits(digits)
+    }
+
+    /// A request id made here (not received), from visible ASCII.
+    ///
+    /// The bytes are moved into a buffer of their own rather than copied
+    /// into a `Vec`, so that the clones the layer hands out (request and
+    /// response headers and extensions, the context variable) share it
+    /// without allocating again.
+    fn from_owned_digits<const N: usize>(digits: [u8; N]) -> RequestId {
+        debug_assert!(validate(&digits).is_ok());
+        RequestId(
+            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(digits))
+                .expect("visible ASCII is a valid header value"),
+        )
     }
 
     /// The id.
@@ -222,7 +235,7 @@ impl From<TraceId> for RequestId {
     /// ```
     fn from(trace_id: TraceId) -> RequestId {
         let digits: [u8; 32] = crate::w3c::encode_hex(&trace_id.to_bytes());
-        RequestId::from_bytes(&digits).expect("hex digits are a valid request id")
+        RequestId::from_owned_digits(digits)
     }
 }
 

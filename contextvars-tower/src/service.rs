@@ -10,6 +10,7 @@ use tower_service::Service;
 use crate::future::ResponseFuture;
 use crate::headers;
 use crate::layer::{RequestContextLayer, ServerConfig};
+use crate::w3c::Baggage;
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
 /// Runs every request in a context of its own, with
@@ -206,7 +207,7 @@ where
         let future = ctx.run_mut(|| {
             REQUEST_ID.set(request_id.clone());
             TRACE.set(incoming.trace);
-            BAGGAGE.set(incoming.baggage);
+            BAGGAGE.set_arc(baggage_value(incoming.baggage));
             inner.call(req)
         });
         let echo = config
@@ -214,4 +215,19 @@ where
             .then(|| config.request_id_header.clone());
         ResponseFuture::new(future.with_context(ctx), request_id, echo)
     }
+}
+
+/// The value of [`BAGGAGE`] for a request: a new `Arc`, except for empty
+/// baggage (most requests), which shares one per thread instead of
+/// allocating.
+fn baggage_value(baggage: Baggage) -> Arc<Baggage> {
+    thread_local! {
+        static EMPTY: Arc<Baggage> = Arc::new(Baggage::new());
+    }
+    if baggage.is_empty() {
+        if let Ok(empty) = EMPTY.try_with(Arc::clone) {
+            return empty;
+        }
+    }
+    Arc::new(baggage)
 }

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use super::list::SharedList;
+
 /// Why a `baggage` value or member was rejected, or a member could not be
 /// added.
 ///
@@ -232,7 +234,7 @@ impl fmt::Debug for BaggageMember {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Baggage {
-    members: Vec<BaggageMember>,
+    members: SharedList<BaggageMember>,
     /// Length of the canonical form.
     len: usize,
 }
@@ -393,7 +395,7 @@ impl Baggage {
         let member = BaggageMember::new(key, value);
         match self.members.iter().position(|m| &*m.key == key) {
             Some(first) => {
-                let mut members = self.members.clone();
+                let mut members = self.members.to_vec();
                 members[first] = member;
                 let mut index = 0;
                 members.retain(|m| {
@@ -404,7 +406,7 @@ impl Baggage {
                 if len > Baggage::MAX_BYTES {
                     return Err(BaggageError::TooLarge);
                 }
-                self.members = members;
+                self.members = members.into();
                 self.len = len;
                 Ok(())
             }
@@ -425,10 +427,12 @@ impl Baggage {
     /// assert!(!baggage.remove("a"));
     /// ```
     pub fn remove(&mut self, key: &str) -> bool {
-        let before = self.members.len();
-        self.members.retain(|m| &*m.key != key);
+        if !self.members.iter().any(|m| &*m.key == key) {
+            return false;
+        }
+        self.members.make_mut().retain(|m| &*m.key != key);
         self.len = canonical_len(&self.members);
-        self.members.len() != before
+        true
     }
 
     fn is_full(&self) -> bool {
@@ -445,7 +449,7 @@ impl Baggage {
         if len > Baggage::MAX_BYTES {
             return Err(BaggageError::TooLarge);
         }
-        self.members.push(member);
+        self.members.make_mut().push(member);
         self.len = len;
         Ok(())
     }
@@ -498,7 +502,7 @@ impl fmt::Display for Baggage {
 
 impl fmt::Debug for Baggage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.members).finish()
+        f.debug_list().entries(self.members.iter()).finish()
     }
 }
 

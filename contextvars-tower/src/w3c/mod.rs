@@ -29,6 +29,7 @@
 
 mod baggage;
 mod ids;
+mod list;
 pub(crate) use ids::encode_hex;
 mod traceparent;
 mod tracestate;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::list::SharedList;
+
 /// Why a `tracestate` value was rejected, or a member could not be added.
 ///
 /// On any of these the W3C rule is to discard the whole `tracestate` (the
@@ -82,7 +84,7 @@ impl std::error::Error for ParseTraceStateError {}
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct TraceState {
-    members: Vec<(Box<str>, Box<str>)>,
+    members: SharedList<(Box<str>, Box<str>)>,
 }
 
 impl TraceState {
@@ -189,9 +191,10 @@ impl TraceState {
         if !valid_value(value.as_bytes()) {
             return Err(ParseTraceStateError::InvalidValue);
         }
-        self.members.retain(|(k, _)| &**k != key);
-        self.members.insert(0, (key.into(), value.into()));
-        self.members.truncate(TraceState::MAX_MEMBERS);
+        let members = self.members.make_mut();
+        members.retain(|(k, _)| &**k != key);
+        members.insert(0, (key.into(), value.into()));
+        members.truncate(TraceState::MAX_MEMBERS);
         Ok(())
     }
 
@@ -208,7 +211,7 @@ impl TraceState {
     /// ```
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let index = self.members.iter().position(|(k, _)| &**k == key)?;
-        Some(self.members.remove(index).1.into())
+        Some(self.members.make_mut().remove(index).1.into())
     }
 }
 
@@ -287,7 +290,9 @@ impl FromStr for TraceState {
             }
             members.push((key.into(), value.into()));
         }
-        Ok(TraceState { members })
+        Ok(TraceState {
+            members: members.into(),
+        })
     }
 }
 
