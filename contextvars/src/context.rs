@@ -185,6 +185,7 @@ impl Context {
     /// [`try_run`](Context::try_run) on behalf of async task `task`.
     pub(crate) fn try_run_for<R>(&self, task: u64, f: impl FnOnce() -> R) -> Result<R, EnterError> {
         let map = self.state.try_enter().ok_or(EnterError::AlreadyEntered)?;
+        let snapshot = map.addr();
         let entered = match current::enter(map, self.id, task) {
             Ok(entered) => entered,
             Err(map) => {
@@ -193,7 +194,11 @@ impl Context {
                 return Err(EnterError::ThreadShuttingDown);
             }
         };
-        let _guard = SharedExit { ctx: self, entered };
+        let _guard = SharedExit {
+            ctx: self,
+            entered,
+            snapshot,
+        };
         Ok(f())
     }
 
@@ -453,12 +458,22 @@ impl Context {
 struct SharedExit<'a> {
     ctx: &'a Context,
     entered: current::Entered,
+    /// [`Map::addr`] of the map taken at entry, which the context keeps
+    /// alive (nobody else can store into it while it is entered).
+    snapshot: *const (),
 }
 
 impl Drop for SharedExit<'_> {
     fn drop(&mut self) {
         // `exit` and `Exclusive::exit` cannot panic: they only swap values.
         current::exit(&self.entered, |map| match map {
+            // Nothing was set while the context was current (as in most
+            // runs that only read): the stored map is still the live one,
+            // so there is nothing to store back and no lock to take.
+            Some(map) if std::ptr::eq(map.addr(), self.snapshot) => {
+                self.ctx.state.cancel_enter();
+                drop(map);
+            }
             // The old snapshot is dropped here, after the lock is released.
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),

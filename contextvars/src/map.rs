@@ -65,6 +65,16 @@ impl Map {
         }
     }
 
+    /// The address of the shared contents (null when empty): two maps with
+    /// the same address hold the same bindings, as long as one of them keeps
+    /// the contents alive (a write to a shared map copies it first).
+    #[inline]
+    pub(crate) fn addr(&self) -> *const () {
+        self.0
+            .as_ref()
+            .map_or(std::ptr::null(), |inner| Arc::as_ptr(inner).cast())
+    }
+
     /// The binding of variable `id`, if any.
     #[inline]
     pub(crate) fn get(&self, id: u64) -> Option<&Binding> {

@@ -134,7 +134,8 @@ impl<T: Clone> Exclusive<T> {
         old
     }
 
-    /// Abandons an entry without storing anything back.
+    /// Ends an entry without storing anything back: the snapshot is
+    /// abandoned, or it was not changed.
     pub(crate) fn cancel_enter(&self) {
         self.entered.store(false, Ordering::Release);
     }

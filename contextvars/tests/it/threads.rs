@@ -138,6 +138,55 @@ fn shared_context_is_entered_by_one_thread_at_a_time() {
 }
 
 #[test]
+fn read_only_runs_of_a_shared_context_keep_the_writers_changes() {
+    // A run that sets nothing stores nothing back: interleaved with runs
+    // that write, it must never put back an older map.
+    static COUNTER: ContextVar<usize> = ContextVar::new("counter");
+    static SCRATCH: ContextVar<usize> = ContextVar::new("scratch");
+
+    const WRITERS: usize = 4;
+    const READERS: usize = 4;
+    const ENTRIES: usize = 50;
+    let ctx = Arc::new(Context::new());
+    ctx.run(|| COUNTER.set(0));
+    let start = Arc::new(Barrier::new(WRITERS + READERS));
+    let handles: Vec<_> = (0..WRITERS + READERS)
+        .map(|i| {
+            let (ctx, start) = (ctx.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut entered = 0;
+                while entered < ENTRIES {
+                    let result = ctx.try_run(|| {
+                        let n = *COUNTER.get();
+                        std::thread::yield_now();
+                        if i < WRITERS {
+                            COUNTER.set(n + 1);
+                        } else if i % 2 == 0 {
+                            // Changed and changed back: stored back, same contents.
+                            let token = SCRATCH.set(i);
+                            SCRATCH.reset(&token).unwrap();
+                        }
+                        assert!(*COUNTER.get() >= n);
+                    });
+                    match result {
+                        Ok(()) => entered += 1,
+                        Err(EnterError::AlreadyEntered) => std::thread::yield_now(),
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(ctx.get(&COUNTER).as_deref(), Some(&(WRITERS * ENTRIES)));
+    assert_eq!(ctx.get(&SCRATCH), None);
+    assert_eq!(ctx.len(), 1);
+}
+
+#[test]
 fn spawn_inherits_a_copy_taken_at_spawn() {
     static V: ContextVar<&str> = ContextVar::new("v");
     static CHILD_ONLY: ContextVar<&str> = ContextVar::new("child_only");
