@@ -8,8 +8,13 @@
 //! hash array mapped trie ([`trie`]), whose updates stay logarithmic at any
 //! size. Both are updated in place when no copy shares them, and copied on
 //! write otherwise.
+//!
+//! The map's reference count is `triomphe`'s, which has no weak references:
+//! finding out that no copy shares the map, before every write, is then a
+//! load instead of the atomic read-modify-write of `std`'s `Arc::make_mut`
+//! (a tenth of a `set` + `reset` where atomic operations are slow).
 
-use std::sync::Arc;
+use triomphe::Arc;
 
 use crate::context::Binding;
 
