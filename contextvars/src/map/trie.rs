@@ -15,7 +15,8 @@
 //! they are not.
 
 use std::fmt;
-use std::sync::Arc;
+
+use triomphe::Arc;
 
 /// An entry of the trie: it knows its own key.
 pub(crate) trait Keyed: Clone {
@@ -161,7 +162,7 @@ impl<E: Keyed> Node<E> {
             *self = Node::new(self.bitmap | 1 << c, slots);
             return None;
         }
-        let slots = Arc::make_mut(&mut self.slots);
+        let slots = make_mut(&mut self.slots);
         match &mut slots[i] {
             Slot::Branch(child) => child.insert(entry, shift + BITS),
             Slot::Leaf(old) if old.id() == entry.id() => Some(std::mem::replace(old, entry)),
@@ -179,12 +180,12 @@ impl<E: Keyed> Node<E> {
         let (ca, cb) = (chunk(a.id(), shift), chunk(b.id(), shift));
         if ca == cb {
             let child = Node::pair(a, b, shift + BITS);
-            return Node::new(1 << ca, Arc::new([Slot::Branch(child)]));
+            return Node::new(1 << ca, Arc::from_iter([Slot::Branch(child)]));
         }
         let (first, second) = if ca < cb { (a, b) } else { (b, a) };
         Node::new(
             (1 << ca) | (1 << cb),
-            Arc::new([Slot::Leaf(first), Slot::Leaf(second)]),
+            Arc::from_iter([Slot::Leaf(first), Slot::Leaf(second)]),
         )
     }
 
@@ -200,17 +201,15 @@ impl<E: Keyed> Node<E> {
                 return None;
             }
             let removed = e.clone();
-            let slots = self
-                .slots
+            let slots = self.slots[..i]
                 .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, slot)| slot.clone())
+                .chain(&self.slots[i + 1..])
+                .cloned()
                 .collect();
             *self = Node::new(self.bitmap & !(1 << c), slots);
             return Some(removed);
         }
-        let slots = Arc::make_mut(&mut self.slots);
+        let slots = make_mut(&mut self.slots);
         let Slot::Branch(child) = &mut slots[i] else {
             unreachable!("a leaf returned above")
         };
@@ -222,6 +221,17 @@ impl<E: Keyed> Node<E> {
         }
         Some(removed)
     }
+}
+
+/// The slots of a node, for changing them in place: copied first if another
+/// trie shares them. (`triomphe`'s count has no weak references, so the check
+/// is a load, not an atomic read-modify-write.)
+#[inline]
+fn make_mut<E: Clone>(slots: &mut Arc<[Slot<E>]>) -> &mut [Slot<E>] {
+    if !slots.is_unique() {
+        *slots = slots.iter().cloned().collect();
+    }
+    Arc::get_mut(slots).expect("unique after the copy")
 }
 
 /// The order of ids in a trie: by the lowest four bits, then the next
