@@ -18,7 +18,7 @@
 //!
 //! Besides three "main" variables (one with a default), programs can set up
 //! to forty more at once, so that maps cross the small-vector / trie boundary
-//! of the implementation (above 32 entries, back below 17). The test asserts
+//! of the implementation (above 8 entries, back below 5). The test asserts
 //! that the generated programs actually do so.
 
 // Under `--cfg loom` the variables' constructors are not `const`.
@@ -45,7 +45,8 @@ static A: ContextVar<u32> = ContextVar::new("a");
 static B: ContextVar<u32> = ContextVar::new("b");
 static C: ContextVar<u32> = ContextVar::with_default("c", || DEFAULT);
 
-/// Number of extra variables; enough to push a context past 32 entries.
+/// Number of extra variables; enough to push a context well past the
+/// small-vector limit.
 const EXTRA: usize = 40;
 static EXTRAS: [ContextVar<u32>; EXTRA] = [const { ContextVar::new("extra") }; EXTRA];
 
@@ -87,9 +88,9 @@ fn var_index(key: VarKey) -> usize {
 }
 
 /// Above this many entries the implementation switches to a trie.
-const SMALL_MAX: usize = 32;
+const SMALL_MAX: usize = 8;
 /// A trie that shrinks to this many entries switches back.
-const SMALL_AGAIN: usize = 16;
+const SMALL_AGAIN: usize = 4;
 
 // === Programs ===
 
@@ -749,7 +750,7 @@ fn random_programs_match_the_model() {
 // === Fixed programs ===
 
 /// The boundary between the vector and the trie, deterministically: grow a
-/// context past 32 entries, copy it, change both, shrink one back below 17.
+/// context past 8 entries, copy it, change both, shrink one back below 5.
 #[test]
 fn fixed_program_crosses_the_map_boundary() {
     use Op::*;

@@ -7,11 +7,14 @@
 //!
 //! # Storage
 //!
-//! A context's map is persistent. Up to 32 variables it is a vector sorted by
-//! variable id behind an `Arc` (fastest at the sizes real services use: a
-//! handful of request-scoped variables); above that it switches to a hash array
-//! mapped trie, and back below 16, so that a context with 10,000 variables
-//! still updates in logarithmic time. The trie's nodes have 16 slots and
+//! A context's map is persistent. Up to 8 variables it is a vector sorted by
+//! variable id behind an `Arc`, scanned in order (fastest at the sizes real
+//! services use: a handful of request-scoped variables); above that it
+//! switches to a hash array mapped trie, and back at 4, so that a context
+//! with 10,000 variables still updates in logarithmic time. (The vector
+//! once went up to 32 entries, searched by bisection above 8; the trie reads
+//! 16 variables faster, 6.2 → 4.7 ns, for 5% more on the first write after a
+//! copy.) The trie's nodes have 16 slots and
 //! store only the occupied ones; the slot at each level is four bits of the
 //! variable's id, lowest first. Ids are handed out in sequence, so the
 //! variables a program uses fill the trie evenly: a lookup among 4,096 takes
@@ -54,7 +57,7 @@
 //! | [`child_context`](crate::child_context) (every spawn through the integrations) | as `copy_context`; if the context binds variables that are not inherited, a copy without them: a new small vector, or one trie path per variable left out | only in that case |
 //! | [`Context::run`](crate::Context::run) | an atomic compare-and-swap of the entered flag, a lock to snapshot the map, two swaps of the thread's current map; at the end, only if something was set, a lock to store the map back | no (after the thread's first context) |
 //!
-//! The first `set` after a copy pays for the copy: a vector of up to 32
+//! The first `set` after a copy pays for the copy: a vector of up to 8
 //! entries (reference-count increments) or one trie path. Later `set`s in the
 //! same context are in place.
 //!

@@ -1,8 +1,8 @@
 //! The read-only map view of a `Context` (`get`, `contains`, `len`, `keys`,
 //! `iter`, `==`, `Debug`) at every size.
 //!
-//! A context's map is a sorted vector up to 32 entries and a trie above; a
-//! trie that shrinks to 16 entries turns back into a vector. None of that may
+//! A context's map is a sorted vector up to 8 entries and a trie above; a
+//! trie that shrinks to 4 entries turns back into a vector. None of that may
 //! be visible through the view, so the tests walk sizes across both
 //! boundaries, in both directions, and check the whole view at each step
 //! against a plain `BTreeMap`.
@@ -131,7 +131,7 @@ fn view_is_right_on_a_random_walk_around_both_boundaries() {
         let before = model.len();
         if before >= 40 {
             growing = false;
-        } else if before <= 8 {
+        } else if before <= 2 {
             growing = true;
         }
         let set = tokens.is_empty() || rng.below(100) < if growing { 70 } else { 30 };
@@ -149,8 +149,8 @@ fn view_is_right_on_a_random_walk_around_both_boundaries() {
             };
         }
         let after = model.len();
-        crossed_up += usize::from(before == 32 && after == 33);
-        crossed_down += usize::from(before == 17 && after == 16);
+        crossed_up += usize::from(before == 8 && after == 9);
+        crossed_down += usize::from(before == 5 && after == 4);
         check_view(&ctx, &vars, &model);
     }
     // The walk really went across both boundaries, several times.
@@ -267,7 +267,7 @@ fn ten_thousand_vars_set_get_reset_and_snapshot_at_every_size() {
 
 #[test]
 fn copy_equals_its_original_until_one_set() {
-    for n in [0, 1, 8, 9, 16, 17, 32, 33, 100, 1_000] {
+    for n in [0, 1, 4, 5, 8, 9, 16, 17, 32, 33, 100, 1_000] {
         let vars = vars("eq", n + 1);
         let values: Vec<Arc<usize>> = (0..n).map(Arc::new).collect();
         let ctx = Context::new();
