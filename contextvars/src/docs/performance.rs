@@ -32,18 +32,19 @@
 //! of one variable from 60 to 50 ns and the same right after a copy from
 //! 106 to 93 ns; the trie's, with 1,024 variables, from 103 to 76 ns
 //! unshared and from 684 to 475 ns right after a copy (64 variables: 433 to
-//! 308 ns). Both builds interleaved, 3 runs each. On the AMD EPYC machine
-//! below the map's count did not show.
+//! 308 ns). Both builds interleaved, 3 runs each. On an AMD EPYC machine,
+//! where atomic operations cost less, an earlier try of the map's count did
+//! not show.
 //!
 //! This trie replaced a general-purpose one (`imbl`'s, 32 full-width slots
 //! per node), which copied and freed about twice the bytes per write.
-//! Measured with both builds interleaved on the machine below (medians of
-//! 7 runs each, ns): a set and reset right after copying 1,024 variables
+//! Measured with both builds interleaved on the AMD EPYC machine of the
+//! earlier build (see [Measured](#measured); medians of 7 runs each, ns): a set and reset right after copying 1,024 variables
 //! 1,334 → 864 (6,836 → 3,354 instructions), the same with 64 variables
 //! 576 → 470, a set and reset of an unshared context of 1,024 variables
 //! 127 → 119, a read among 64 variables 10.9 → 9.9; a read among 1,024
 //! variables went from 16.2 to 18.4, one more step down the narrower
-//! trie. The table in [Measured](#measured) predates the change.
+//! trie.
 //!
 //! # Per operation
 //!
@@ -82,49 +83,45 @@
 //! divan benches in `benches/` cover the same operations. Machines differ and
 //! shared ones are noisy: only ratios from one run mean anything.
 //!
-//! One run, on a shared 2-vCPU AMD EPYC virtual machine (Linux 6.18, rustc
-//! 1.95, glibc's allocator), load average about 1; medians, ns per
-//! operation:
+//! One run, on a shared 2-vCPU Intel Xeon virtual machine (KVM, Linux 6.18,
+//! rustc 1.95, glibc's allocator), load average about 1; medians, ns per
+//! operation. On this machine an atomic read-modify-write costs about 6 ns
+//! (the `thread_local!` `RefCell` + `Arc` clone row is two of them), which
+//! every `Arc` clone and release pays:
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 6.2 / 9.8 / 9.9 | OTel `map_current(\|c\| c.get::<T>())` 7.2; `task_local` `with` 1.6; `thread_local!` `RefCell` 1.3 |
-//! | `var.get()` (an `Arc` clone), 1 variable | 9.3 | CPython `var.get()` 11.1 net; `thread_local!` `RefCell` + `Arc` clone 4.7 |
-//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 62 / 90 / 124 | OTel `current_with_value(v).attach()` + drop 100; CPython 198 / 366 / 543 net |
-//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 110 / 205 / 795 | |
-//! | `copy_context()`, 1 / 16 / 1,024 variables | 19.0 / 18.9 / 19.0 | OTel `Context::current()` 15.9; CPython 23.7 net |
-//! | `ctx.run(\|\| 0)` | 23.5 | OTel `attach` + drop 28.2; `task_local` `sync_scope` 5.8; CPython 17.6 net |
-//! | per poll, `WithContext` (owned context), gross; 2 / 4 nested | 15.4; 33.6 / 77.1 | `task_local` `scope` 6.7 (4 nested 25.6); OTel `with_context` 31.5; bare poll 1.0 |
-//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 398 / 1,053 | `tokio::spawn(..).await` 307 / 925 |
-//! | the same with 16 yields (17 polls), current-thread runtime | 2,624 | `tokio::spawn` 2,298; `task_local` `scope` 2,442 |
-//! | HTTP `GET /`, axum, requests/s | 65,248 | bare 76,270; tower-http's request-id layers 68,027 |
+//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 3.9 / 4.6 / 6.8 | OTel `map_current(\|c\| c.get::<T>())` 4.0; `task_local` `with` 1.0; `thread_local!` `RefCell` 0.56 |
+//! | `var.get()` (an `Arc` clone), 1 variable | 12.3 | CPython `var.get()` 7.8 net; `thread_local!` `RefCell` + `Arc` clone 12.3 |
+//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 50 / 65 / 76 | OTel `current_with_value(v).attach()` + drop 76; CPython 129 / 165 / 374 net |
+//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 92 / 257 / 478 | |
+//! | `copy_context()`, 1 / 16 / 1,024 variables | 17.5 / 17.6 / 17.6 | OTel `Context::current()` 16.2; CPython 14.4 net |
+//! | `ctx.run(\|\| 0)` (a shared context) | 30.8 | OTel `attach` + drop 28.3; `task_local` `sync_scope` 3.6; CPython 10.4 net |
+//! | per poll, `WithContext` (owned context), gross; 2 / 4 nested | 9.9; 24.5 / 54.3 | `task_local` `scope` 3.8 (4 nested 18.0); OTel `with_context` 28.9; bare poll 0.37 |
+//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 320 / 352 | `tokio::spawn(..).await` 278 / 299 |
+//! | the same with 16 yields (17 polls), current-thread runtime | 2,028 | `tokio::spawn` 1,891; `task_local` `scope` 1,941 |
+//! | HTTP `GET /`, axum, requests/s | 127,872 | bare 139,392; tower-http's request-id layers 135,317 |
 //!
 //! `get`, `with`, `copy_context` and `child_context` (of a context whose
 //! variables are all inherited) allocate nothing; `set`
-//! allocates the value's `Arc`. The report's last line from that run:
+//! allocates the value's `Arc`. The report's last line from that run, and
+//! from the run right after it:
 //!
 //! ```text
-//! get_vs_otel=0.86 set_reset_vs_otel=0.62 copy_flat=1.00 poll_vs_task_local=2.29 spawn_vs_tokio=1.30 http_vs_bare=0.86 get_vs_cpython=0.83
+//! get_vs_otel=0.96 set_reset_vs_otel=0.66 copy_flat=1.00 poll_vs_task_local=2.61 spawn_vs_tokio=1.15 http_vs_bare=0.92 get_vs_cpython=1.58
+//! get_vs_otel=0.97 set_reset_vs_otel=0.67 copy_flat=1.00 poll_vs_task_local=2.61 spawn_vs_tokio=1.15 http_vs_bare=0.89 get_vs_cpython=1.66
 //! ```
 //!
-//! From run to run on this machine the ratios move by several hundredths
-//! (`spawn_vs_tokio` between 1.15 and 1.30, `get_vs_otel` between 0.83 and
-//! 0.98, `poll_vs_task_local` between 2.29 and 2.60 in the runs behind the
-//! table), more when other work shares the machine. Three consecutive runs
-//! of the current build (the trie above included) on the same machine,
-//! busier then (load average 0.8 to 1.3; OpenTelemetry's read took 13 ns
-//! instead of 7, tokio's spawn + await 553 ns instead of 307):
+//! From run to run on this machine the ratios move by a few hundredths, and
+//! `http_vs_bare` by more: in five runs of the same day it went from 0.86
+//! to 0.92, and tower-http's layers from 0.87 to 0.97, ours staying 0.02 to
+//! 0.05 below them.
 //!
-//! ```text
-//! get_vs_otel=0.82 set_reset_vs_otel=0.80 copy_flat=0.99 poll_vs_task_local=2.98 spawn_vs_tokio=1.20 http_vs_bare=0.81 get_vs_cpython=0.72
-//! get_vs_otel=0.82 set_reset_vs_otel=0.68 copy_flat=1.00 poll_vs_task_local=3.09 spawn_vs_tokio=1.16 http_vs_bare=0.85 get_vs_cpython=0.84
-//! get_vs_otel=0.84 set_reset_vs_otel=0.54 copy_flat=1.03 poll_vs_task_local=3.22 spawn_vs_tokio=1.23 http_vs_bare=0.81 get_vs_cpython=0.68
-//! ```
-//!
-//! In the last of them a set and reset right after copying 1,024 variables
-//! took 853 ns (under the microsecond of the targets; 795 ns in the table's
-//! run with the former trie, on the calmer machine, and 1,334 ns against
-//! 864 ns when both builds ran interleaved).
+//! An earlier build, on a shared 2-vCPU AMD EPYC virtual machine where atomic
+//! operations cost less, gave
+//! `get_vs_otel=0.86 set_reset_vs_otel=0.62 copy_flat=1.00 poll_vs_task_local=2.29 spawn_vs_tokio=1.30 http_vs_bare=0.86 get_vs_cpython=0.83`:
+//! there an `Arc`-returning `get` (9.3 ns) beat CPython's (11.1 ns net), and
+//! `ctx.run` (23.5 ns) OpenTelemetry's `attach` (28.2 ns).
 //!
 //! The automatic mode of `contextvars-tokio` (task hooks, `--cfg
 //! tokio_unstable`) is measured when the report is built with that flag
@@ -139,62 +136,67 @@
 //!
 //! # The report's targets
 //!
-//! Copying is flat in the context's size, a write after copying 1,024
-//! variables stays under a microsecond, reads, writes, `run` and polls cost
-//! less than OpenTelemetry's (copying costs a little more: a context is more
-//! than its map), and everything but `run` and an `Arc`-returning `get` in a
-//! context of 1,024 variables costs less than CPython's. The report's
-//! targets are stricter, and six are not met. The
-//! report carries reference rows that show why, in the same run: the least
-//! that any safe design must do for an operation, measured on its own.
+//! Copying is flat in the context's size, and a write after copying 1,024
+//! variables stays under a microsecond. In the run above, reads (`with`),
+//! writes and polls cost less than OpenTelemetry's; copying and `run` of a
+//! shared context cost a little more (a context is more than its map: an id,
+//! and a flag that only one thread at a time may enter it). Reads (`with`)
+//! and writes cost less than CPython's; copying, `run` and an
+//! `Arc`-returning `get` cost more, each paying atomic reference counts that
+//! CPython, under its global lock, does not. The report's targets are
+//! stricter, and six are not met. The report carries reference rows that show
+//! why, in the same run: the least that any safe design must do for an
+//! operation, measured on its own.
 //!
 //! * **Read** (`get_vs_otel` ≤ 0.35). The least a map-backed read can do in
 //!   safe Rust (reference row "least safe map read": a thread-local `RefCell`
 //!   borrowed for the read, the entries in one allocation behind it, a
-//!   search by id and `Any`'s checked downcast) measures 0.57 of
-//!   OpenTelemetry's read, and it leaves out what a current context needs:
-//!   writes and context switches while a reader holds `&T`, copies, teardown.
-//!   `with` measures 0.86 (86 instructions to OpenTelemetry's 93, counted
-//!   with callgrind; `report --only ID N`). Going below the sketch takes
-//!   what CPython does in C: a per-variable cache holding a *borrowed*
-//!   pointer to the value, or an unchecked downcast, that is, `unsafe` code,
-//!   which this crate does not have.
+//!   search by id and `Any`'s checked downcast) measures 0.58 of
+//!   OpenTelemetry's read (2.32 ns to 4.00), and it leaves out what a current
+//!   context needs: writes and context switches while a reader holds `&T`,
+//!   copies, teardown. `with` measures 0.96 (86 instructions to
+//!   OpenTelemetry's 93, counted with callgrind; `report --only ID N`). Going
+//!   below the sketch takes what CPython does in C: a per-variable cache
+//!   holding a *borrowed* pointer to the value, or an unchecked downcast,
+//!   that is, `unsafe` code, which this crate does not have.
 //! * **Read with a new reference** (`get_vs_cpython` ≤ 0.15, `get` returns
 //!   an `Arc<T>`). A bare `Arc` clone and drop out of a thread-local
-//!   (`thread_local!` `RefCell` + `Arc` clone, 4.7 ns) is already 0.42 of
-//!   CPython's net `var.get()`; the target sits below two atomic operations.
-//!   `with` (0.56 of CPython) is the read to use on hot paths.
+//!   (`thread_local!` `RefCell` + `Arc` clone, 12.3 ns here, 4.7 ns on the
+//!   AMD machine) is already 1.58 of CPython's net `var.get()` (0.42 there);
+//!   the target sits below two atomic operations. `with` (0.50 of CPython)
+//!   is the read to use on hot paths.
 //! * **Write** (`set_reset_vs_otel` ≤ 0.25). The value's allocation and
-//!   release alone (reference row "`Arc::new(v)` + drop") is 0.13 of
-//!   OpenTelemetry's write: half the budget before the map is touched. The
-//!   rest of ours (0.62; 634 instructions to OpenTelemetry's 935) is two
-//!   map updates and four atomic read-modify-writes (`Arc::make_mut`'s
-//!   uniqueness check at the set and at the reset, the token's reference to
-//!   the old value, the release of the new one).
-//! * **Poll** (`poll_vs_task_local` ≤ 1.5; 193 instructions, a `task_local`
-//!   scope 59). A `task_local` scope swaps one value in a
+//!   release alone (reference row "`Arc::new(v)` + drop", 17.1 ns) is 0.22 of
+//!   OpenTelemetry's write: nearly the whole budget before the map is
+//!   touched. The rest of ours (0.66; 604 instructions to OpenTelemetry's
+//!   922) is two map updates and three atomic read-modify-writes (the
+//!   token's reference to the old value, its release, the release of the new
+//!   one).
+//! * **Poll** (`poll_vs_task_local` ≤ 1.5; 194 instructions, a `task_local`
+//!   scope 60). A `task_local` scope swaps one value in a
 //!   `RefCell`; a poll here swaps the map, the context's id and the entering
 //!   task in and out of the thread's slot, and asks the task probe of
-//!   `contextvars-tokio` which task is polling (18% of the time of a poll,
-//!   sampled with `perf`), so that `set` can refuse to write into another
-//!   task's context. Task roots (every future spawned through
-//!   `contextvars-tokio`) ask once per task instead
-//!   ([`WithContext::task_root`](crate::WithContext::task_root)); a plain
-//!   `WithContext` may be polled by different tasks over its life (a shared
-//!   future), so it asks at every poll.
+//!   `contextvars-tokio` which task is polling (about 30 instructions), so
+//!   that `set` can refuse to write into another task's context. Task roots
+//!   (every future spawned through `contextvars-tokio`) ask once per task
+//!   instead ([`WithContext::task_root`](crate::WithContext::task_root)); a
+//!   plain `WithContext` may be polled by different tasks over its life (a
+//!   shared future), so it asks at every poll.
 //! * **Spawn** (`spawn_vs_tokio` ≤ 1.06). The copy of the spawner's context
-//!   alone (`child_context()`, 18.7 ns) is 6.1% of tokio's spawn + await
-//!   (307 ns): the whole budget, before the task's first poll enters the
-//!   copy. Callgrind puts the rest at about 370 instructions of ours (the
-//!   copy, one entry and exit, the release) and 220 of tokio's own, which
-//!   moves and drops a larger future.
+//!   alone (`child_context()`, 18.6 ns) is 6.7% of tokio's spawn + await
+//!   (278 ns): the whole budget, before the task's first poll enters the
+//!   copy. Callgrind puts ours at 3,099 instructions per spawn + await and
+//!   tokio's at 2,531: the copy, one entry and exit, the release, and a
+//!   larger future for tokio to move and drop.
 //! * **HTTP** (`http_vs_bare` ≥ 0.97). tower-http's request-id layers alone,
-//!   which parse no trace context and set no variables, reach 0.89 of bare
-//!   axum in the same run: in this harness a request costs so little (a
-//!   2-byte body, no work in the handler) that any middleware shows. The
+//!   which parse no trace context and set no variables, reach 0.87 to 0.97
+//!   of bare axum over five runs: in this harness a request costs so little
+//!   (a 2-byte body, no work in the handler) that any middleware shows. The
 //!   layer here parses four headers, makes a context with three variables,
-//!   fills request and response extensions and echoes the id (19.5
-//!   allocations per request over bare axum; tower-http's layers: 12).
+//!   fills request and response extensions and echoes the id (16.6
+//!   allocations per request over bare axum, down from 19.5 since `tracestate`
+//!   and `baggage` share their members between clones and generated ids own
+//!   their buffer; tower-http's layers: 12).
 //!
 //! Tried and measured, not kept (instructions per operation from callgrind,
 //! times from interleaved runs of both builds): a small map as one
