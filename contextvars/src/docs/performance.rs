@@ -126,11 +126,12 @@
 //! The automatic mode of `contextvars-tokio` (task hooks, `--cfg
 //! tokio_unstable`) is measured when the report is built with that flag
 //! (`RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR=target/unstable cargo
-//! run --release -p contextvars-benches --bin report`). On the same machine,
-//! one yield-and-repoll round trip of a task took 144 ns plain, 158 ns for a
-//! task spawned by `contextvars_tokio::spawn`, and 228 ns in automatic mode,
-//! whose hooks look the task's context up in a sharded, locked registry at
-//! every poll; spawn + await took 363 ns plain and 451 ns in automatic mode.
+//! run --release -p contextvars-benches --bin report`). On the Intel
+//! machine, in a run of that build, one yield-and-repoll round trip of a task
+//! took 112 ns plain, 118 ns for a task spawned by `contextvars_tokio::spawn`,
+//! and 174 ns in automatic mode, whose hooks look the task's context up in a
+//! sharded, locked registry at every poll; spawn + await took 293 ns plain
+//! and 416 ns in automatic mode.
 //! The wrappers are the fast path; the automatic mode buys not having to
 //! change spawn calls.
 //!
