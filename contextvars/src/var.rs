@@ -244,6 +244,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(*V.get(), "some");
     /// ```
     #[track_caller]
+    #[inline]
     pub fn get(&self) -> Arc<T> {
         match self.try_get() {
             Ok(value) => value,
@@ -271,6 +272,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// V.set(7);
     /// assert_eq!(*V.try_get().unwrap(), 7);
     /// ```
+    #[inline]
     pub fn try_get(&self) -> Result<Arc<T>, LookupError> {
         match current::get(self.id()) {
             Some(binding) => Ok(downcast(binding.into_value())),
@@ -316,6 +318,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// V.set(3);
     /// assert_eq!(V.get_opt().as_deref(), Some(&3));
     /// ```
+    #[inline]
     pub fn get_opt(&self) -> Option<Arc<T>> {
         current::get(self.id()).map(|binding| downcast(binding.into_value()))
     }
@@ -343,6 +346,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(NAME.with(|name| name.len()), 3);
     /// ```
     #[track_caller]
+    #[inline]
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         match self.try_with(f) {
             Ok(r) => r,
