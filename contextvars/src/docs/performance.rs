@@ -91,16 +91,16 @@
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 3.9 / 4.6 / 6.8 | OTel `map_current(\|c\| c.get::<T>())` 4.0; `task_local` `with` 1.0; `thread_local!` `RefCell` 0.56 |
-//! | `var.get()` (an `Arc` clone), 1 variable | 12.3 | CPython `var.get()` 7.8 net; `thread_local!` `RefCell` + `Arc` clone 12.3 |
-//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 50 / 65 / 76 | OTel `current_with_value(v).attach()` + drop 76; CPython 129 / 165 / 374 net |
-//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 92 / 257 / 478 | |
-//! | `copy_context()`, 1 / 16 / 1,024 variables | 17.5 / 17.6 / 17.6 | OTel `Context::current()` 16.2; CPython 14.4 net |
-//! | `ctx.run(\|\| 0)` (a shared context) | 30.8 | OTel `attach` + drop 28.3; `task_local` `sync_scope` 3.6; CPython 10.4 net |
-//! | per poll, `WithContext` (owned context), gross; 2 / 4 nested | 9.9; 24.5 / 54.3 | `task_local` `scope` 3.8 (4 nested 18.0); OTel `with_context` 28.9; bare poll 0.37 |
-//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 320 / 352 | `tokio::spawn(..).await` 278 / 299 |
-//! | the same with 16 yields (17 polls), current-thread runtime | 2,028 | `tokio::spawn` 1,891; `task_local` `scope` 1,941 |
-//! | HTTP `GET /`, axum, requests/s | 127,872 | bare 139,392; tower-http's request-id layers 135,317 |
+//! | `var.with(\|v\| *v)`, 1 / 16 / 1,024 variables | 3.3 / 3.9 / 6.0 | OTel `map_current(\|c\| c.get::<T>())` 4.1; `task_local` `with` 1.0; `thread_local!` `RefCell` 0.57 |
+//! | `var.get()` (an `Arc` clone), 1 variable | 12.0 | CPython `var.get()` 8.5 net; `thread_local!` `RefCell` + `Arc` clone 12.4 |
+//! | `var.reset(&var.set(v))`, 1 / 16 / 1,024 variables | 54 / 66 / 77 | OTel `current_with_value(v).attach()` + drop 75; CPython 140 / 183 / 382 net |
+//! | set + reset right after a copy, 1 / 16 / 1,024 variables | 96 / 263 / 489 | |
+//! | `copy_context()`, 1 / 16 / 1,024 variables | 18.2 / 18.2 / 18.3 | OTel `Context::current()` 16.3; CPython 15.7 net |
+//! | `ctx.run(\|\| 0)` (a shared context) | 30.9 | OTel `attach` + drop 28.5; `task_local` `sync_scope` 3.6; CPython 10.7 net |
+//! | per poll, `WithContext` (owned context), gross; 2 / 4 nested | 10.1; 24.2 / 55.0 | `task_local` `scope` 3.9 (4 nested 18.1); OTel `with_context` 29.0; bare poll 0.38 |
+//! | `contextvars_tokio::spawn(..).await`, current-thread / multi-thread runtime | 323 / 362 | `tokio::spawn(..).await` 281 / 311 |
+//! | the same with 16 yields (17 polls), current-thread runtime | 2,052 | `tokio::spawn` 1,908; `task_local` `scope` 1,950 |
+//! | HTTP `GET /`, axum, requests/s | 120,622 | bare 139,451; tower-http's request-id layers 125,003 |
 //!
 //! `get`, `with`, `copy_context` and `child_context` (of a context whose
 //! variables are all inherited) allocate nothing; `set`
@@ -108,14 +108,14 @@
 //! from the run right after it:
 //!
 //! ```text
-//! get_vs_otel=0.96 set_reset_vs_otel=0.66 copy_flat=1.00 poll_vs_task_local=2.61 spawn_vs_tokio=1.15 http_vs_bare=0.92 get_vs_cpython=1.58
-//! get_vs_otel=0.97 set_reset_vs_otel=0.67 copy_flat=1.00 poll_vs_task_local=2.61 spawn_vs_tokio=1.15 http_vs_bare=0.89 get_vs_cpython=1.66
+//! get_vs_otel=0.79 set_reset_vs_otel=0.71 copy_flat=1.00 poll_vs_task_local=2.63 spawn_vs_tokio=1.15 http_vs_bare=0.86 get_vs_cpython=1.41
+//! get_vs_otel=0.78 set_reset_vs_otel=0.69 copy_flat=1.00 poll_vs_task_local=2.63 spawn_vs_tokio=1.17 http_vs_bare=0.84 get_vs_cpython=1.57
 //! ```
 //!
 //! From run to run on this machine the ratios move by a few hundredths, and
-//! `http_vs_bare` by more: in five runs of the same day it went from 0.86
+//! `http_vs_bare` by more: in seven runs of the same day it went from 0.84
 //! to 0.92, and tower-http's layers from 0.87 to 0.97, ours staying 0.02 to
-//! 0.05 below them.
+//! 0.06 below them.
 //!
 //! An earlier build, on a shared 2-vCPU AMD EPYC virtual machine where atomic
 //! operations cost less, gave
@@ -152,24 +152,24 @@
 //! * **Read** (`get_vs_otel` ≤ 0.35). The least a map-backed read can do in
 //!   safe Rust (reference row "least safe map read": a thread-local `RefCell`
 //!   borrowed for the read, the entries in one allocation behind it, a
-//!   search by id and `Any`'s checked downcast) measures 0.58 of
-//!   OpenTelemetry's read (2.32 ns to 4.00), and it leaves out what a current
+//!   search by id and `Any`'s checked downcast) measures 0.54 of
+//!   OpenTelemetry's read (2.23 ns to 4.13), and it leaves out what a current
 //!   context needs: writes and context switches while a reader holds `&T`,
-//!   copies, teardown. `with` measures 0.96 (86 instructions to
+//!   copies, teardown. `with` measures 0.79 (72 instructions to
 //!   OpenTelemetry's 93, counted with callgrind; `report --only ID N`). Going
 //!   below the sketch takes what CPython does in C: a per-variable cache
 //!   holding a *borrowed* pointer to the value, or an unchecked downcast,
 //!   that is, `unsafe` code, which this crate does not have.
 //! * **Read with a new reference** (`get_vs_cpython` ≤ 0.15, `get` returns
 //!   an `Arc<T>`). A bare `Arc` clone and drop out of a thread-local
-//!   (`thread_local!` `RefCell` + `Arc` clone, 12.3 ns here, 4.7 ns on the
-//!   AMD machine) is already 1.58 of CPython's net `var.get()` (0.42 there);
-//!   the target sits below two atomic operations. `with` (0.50 of CPython)
+//!   (`thread_local!` `RefCell` + `Arc` clone, 12.4 ns here, 4.7 ns on the
+//!   AMD machine) is already 1.46 of CPython's net `var.get()` (0.42 there);
+//!   the target sits below two atomic operations. `with` (0.38 of CPython)
 //!   is the read to use on hot paths.
 //! * **Write** (`set_reset_vs_otel` ≤ 0.25). The value's allocation and
-//!   release alone (reference row "`Arc::new(v)` + drop", 17.1 ns) is 0.22 of
+//!   release alone (reference row "`Arc::new(v)` + drop", 17.2 ns) is 0.23 of
 //!   OpenTelemetry's write: nearly the whole budget before the map is
-//!   touched. The rest of ours (0.66; 604 instructions to OpenTelemetry's
+//!   touched. The rest of ours (0.71; 604 instructions to OpenTelemetry's
 //!   922) is two map updates and three atomic read-modify-writes (the
 //!   token's reference to the old value, its release, the release of the new
 //!   one).
@@ -184,14 +184,14 @@
 //!   plain `WithContext` may be polled by different tasks over its life (a
 //!   shared future), so it asks at every poll.
 //! * **Spawn** (`spawn_vs_tokio` ≤ 1.06). The copy of the spawner's context
-//!   alone (`child_context()`, 18.6 ns) is 6.7% of tokio's spawn + await
-//!   (278 ns): the whole budget, before the task's first poll enters the
+//!   alone (`child_context()`, 19.4 ns) is 6.9% of tokio's spawn + await
+//!   (281 ns): the whole budget, before the task's first poll enters the
 //!   copy. Callgrind puts ours at 3,099 instructions per spawn + await and
 //!   tokio's at 2,531: the copy, one entry and exit, the release, and a
 //!   larger future for tokio to move and drop.
 //! * **HTTP** (`http_vs_bare` ≥ 0.97). tower-http's request-id layers alone,
 //!   which parse no trace context and set no variables, reach 0.87 to 0.97
-//!   of bare axum over five runs: in this harness a request costs so little
+//!   of bare axum over seven runs: in this harness a request costs so little
 //!   (a 2-byte body, no work in the handler) that any middleware shows. The
 //!   layer here parses four headers, makes a context with three variables,
 //!   fills request and response extensions and echoes the id (16.6
