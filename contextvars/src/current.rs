@@ -12,7 +12,7 @@
 //!   read and write context variables.
 //! * Readers that call user code ([`ContextVar::with`](crate::ContextVar::with))
 //!   hold an `Rc` of the map. A write while such a reader is active copies
-//!   the map (`Rc::make_mut`), so the reader's `&T` stays valid and the
+//!   the map (copy on write), so the reader's `&T` stays valid and the
 //!   write still lands in the current context.
 //!
 //! # Teardown
@@ -189,7 +189,12 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
                 id => id,
             };
             let mut map = slot.map.take();
-            let r = f(Rc::make_mut(map.get_or_insert_with(Default::default)), id);
+            let rc = map.get_or_insert_with(Default::default);
+            if Rc::get_mut(rc).is_none() {
+                // A reader (`ContextVar::with`) holds the map: write to a copy.
+                unshare_rc(rc);
+            }
+            let r = f(Rc::get_mut(rc).expect("unique after the copy"), id);
             slot.put_back(map);
             r
         })
@@ -407,6 +412,11 @@ fn swap_current(slot: &Slot, map: Map) -> Map {
             unshare(current)
         }
     }
+}
+
+#[cold]
+fn unshare_rc(rc: &mut Rc<Map>) {
+    *rc = Rc::new((**rc).clone());
 }
 
 #[cold]

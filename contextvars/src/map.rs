@@ -98,7 +98,7 @@ impl Map {
     pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
         let key = binding.key();
         let id = key.id();
-        let inner = Arc::make_mut(self.0.get_or_insert_with(|| {
+        let inner = unique(self.0.get_or_insert_with(|| {
             Arc::new(Inner {
                 repr: Repr::Small(Vec::new()),
                 not_inherited: 0,
@@ -130,7 +130,7 @@ impl Map {
         let shared = self.0.as_mut()?;
         // Do not copy a shared map that does not hold the key.
         shared.get(id)?;
-        let inner = Arc::make_mut(shared);
+        let inner = unique(shared);
         let removed = match &mut inner.repr {
             Repr::Small(v) => {
                 let i = search(v, id).ok()?;
@@ -313,6 +313,22 @@ impl Iterator for IntoIter {
             IntoIterRepr::Large(it) => it.size_hint(),
         }
     }
+}
+
+/// The map's contents, for changing them in place: copied first if another
+/// map shares them. The unshared case (every write but the first after a
+/// copy) is a load and a branch here, inlined into the caller.
+#[inline]
+fn unique(inner: &mut Arc<Inner>) -> &mut Inner {
+    if !inner.is_unique() {
+        copy_on_write(inner);
+    }
+    Arc::get_mut(inner).expect("unique after the copy")
+}
+
+#[cold]
+fn copy_on_write(inner: &mut Arc<Inner>) {
+    *inner = Arc::new((**inner).clone());
 }
 
 /// Where `id` is in the sorted vector `v`, or where it goes.
