@@ -11,9 +11,9 @@
 //!   which drops them after the map is back. A value's `Drop` may therefore
 //!   read and write context variables.
 //! * Readers that call user code ([`ContextVar::with`](crate::ContextVar::with))
-//!   hold an `Rc` of the map. A write while such a reader is active copies
-//!   the map (copy on write), so the reader's `&T` stays valid and the
-//!   write still lands in the current context.
+//!   hold an `Rc` of the map. A write while such a reader is active goes to
+//!   a copy of the map, which becomes the current one, so the reader's `&T`
+//!   stays valid and the write still lands in the current context.
 //!
 //! # Teardown
 //!
