@@ -414,6 +414,8 @@ fn swap_current(slot: &Slot, map: Map) -> Map {
     }
 }
 
+/// The copy of [`update`] when a reader shares the map, out of line, as
+/// `map::unique`'s is.
 #[cold]
 fn unshare_rc(rc: &mut Rc<Map>) {
     *rc = Rc::new((**rc).clone());

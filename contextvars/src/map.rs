@@ -326,6 +326,9 @@ fn unique(inner: &mut Arc<Inner>) -> &mut Inner {
     Arc::get_mut(inner).expect("unique after the copy")
 }
 
+/// The copy of [`unique`], out of line. (`Arc::make_mut` in its place gets
+/// inlined into every write: a set + reset then takes 618 instructions
+/// instead of 567.)
 #[cold]
 fn copy_on_write(inner: &mut Arc<Inner>) {
     *inner = Arc::new((**inner).clone());
