@@ -78,15 +78,21 @@ fn combined<'a>(
 /// A valid `tracestate`, its header fields combined in order; empty if any
 /// part is invalid.
 fn tracestate(headers: &HeaderMap) -> TraceState {
-    combined(headers, &TRACESTATE, false)
-        .and_then(|list| list.parse().ok())
-        .unwrap_or_default()
+    match combined(headers, &TRACESTATE, false) {
+        // No field, or only empty ones (most requests): nothing to parse.
+        Some(list) if list.is_empty() => TraceState::default(),
+        list => list.and_then(|list| list.parse().ok()).unwrap_or_default(),
+    }
 }
 
 /// The `baggage` header fields, parsed leniently one by one, under one set of
 /// limits.
 fn baggage(headers: &HeaderMap) -> Baggage {
-    combined(headers, &BAGGAGE, true).map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
+    match combined(headers, &BAGGAGE, true) {
+        // No field, or only empty ones (most requests): nothing to parse.
+        Some(list) if !list.is_empty() => Baggage::parse_lossy(&list),
+        _ => Baggage::new(),
+    }
 }
 
 /// Reads the request id, trace context and baggage of a request.
@@ -204,6 +210,29 @@ mod tests {
         assert!(non_ascii.trace.trace_state().is_empty());
         let without_parent = run(&[("tracestate", b"foo=1")]);
         assert!(without_parent.trace.trace_state().is_empty());
+    }
+
+    #[test]
+    fn absent_and_empty_list_headers_give_empty_values() {
+        for pairs in [
+            &[("traceparent", TP.as_bytes())][..],
+            &[
+                ("traceparent", TP.as_bytes()),
+                ("tracestate", b""),
+                ("baggage", b""),
+                ("baggage", b""),
+            ],
+        ] {
+            let incoming = run(pairs);
+            assert_eq!(
+                incoming.trace.trace_id().to_string(),
+                "0af7651916cd43dd8448eb211c80319c"
+            );
+            assert!(incoming.trace.trace_state().is_empty());
+            assert!(incoming.baggage.is_empty());
+        }
+        let after_empty = run(&[("baggage", b""), ("baggage", b"a=1")]);
+        assert_eq!(after_empty.baggage.get("a"), Some("1"));
     }
 
     #[test]
