@@ -1,7 +1,9 @@
 //! The HTTP comparison: requests per second of a minimal axum app, bare,
 //! behind `contextvars_tower::RequestContextLayer`, and behind tower-http's
 //! request-id layers for reference, on loopback, with the load generator in
-//! the same process.
+//! the same process; and the same apps called in process ([`in_process`]),
+//! which shows what the middleware itself costs per request, without the
+//! sockets and the scheduling that dominate the loopback numbers.
 //!
 //! One server per [`Setup`] runs on `127.0.0.1` (ephemeral ports), all
 //! served by `axum::serve` on one multi-thread tokio runtime. They differ
@@ -52,7 +54,7 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use axum::Router;
-use contextvars_benches::harness::{median, AllocProbe};
+use contextvars_benches::harness::{median, AllocProbe, Bench, Group, Routine};
 use contextvars_tower::{RequestContextLayer, REQUEST_ID};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
@@ -62,6 +64,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_service::Service;
 
 /// Keep-alive connections per server, each with one request in flight.
 pub(crate) const CONNECTIONS: usize = 8;
@@ -213,6 +216,75 @@ impl HttpResult {
     /// The median of the per-cycle ratios behind the layer / bare.
     pub(crate) fn paired_ratio(&self) -> f64 {
         self.run(Setup::Layered).paired_vs_bare
+    }
+}
+
+/// The in-process rows: one request at a time through each app's
+/// `Service::call`, on a current-thread runtime, with no connection, no
+/// parsing and no load generator, so that the rows differ only by what the
+/// middleware and its handler do. The requests cycle through the same
+/// [`header_mix`] as on loopback; every response is checked as there.
+pub(crate) fn in_process() -> Group {
+    let mix: Arc<[HeaderMap]> = header_mix().into();
+    let bench = |setup: Setup| -> Routine {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current_thread runtime");
+        let mut app = setup.app();
+        let mix = mix.clone();
+        let mut next = 0usize;
+        Box::new(move |n| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..n {
+                    let mut request = Request::new(axum::body::Body::empty());
+                    *request.headers_mut() = mix[next % mix.len()].clone();
+                    next = next.wrapping_add(1);
+                    let response = Service::call(&mut app, request)
+                        .await
+                        .expect("the router is infallible");
+                    assert!(
+                        response.status() == StatusCode::OK
+                            && response.headers().contains_key("x-request-id") == setup.echoes(),
+                        "{}: unexpected response {response:?}",
+                        setup.name()
+                    );
+                    black_box(response);
+                }
+                start.elapsed()
+            })
+        })
+    };
+    Group {
+        title: "HTTP middleware in process: GET / through axum's Router".into(),
+        note: "One request at a time through `Service::call`, on a current-thread runtime, \
+               cycling the loopback header mix; building and checking the request and \
+               response included in every row."
+            .into(),
+        benches: vec![
+            Bench::baseline(
+                "http.inproc.bare",
+                "bare",
+                "bare axum, handler returns the body",
+                bench(Setup::Bare),
+            ),
+            Bench::baseline(
+                "http.inproc.tower_http",
+                "tower-http",
+                "tower-http SetRequestId(MakeRequestUuid) + PropagateRequestId, handler reads RequestId",
+                bench(Setup::TowerHttp),
+            ),
+            Bench::ours(
+                "http.inproc.layered",
+                "RequestContextLayer, handler reads REQUEST_ID",
+                bench(Setup::Layered),
+            ),
+            Bench::ours(
+                "http.inproc.layered_no_echo",
+                "RequestContextLayer without the response header, handler reads REQUEST_ID",
+                bench(Setup::LayeredNoEcho),
+            ),
+        ],
     }
 }
 

@@ -47,6 +47,7 @@ pub(crate) fn groups() -> Vec<Group> {
         spawn_current_thread(),
         task_polls(),
         spawn_multi_thread(),
+        crate::http::in_process(),
     ];
     groups.extend(auto());
     groups
