@@ -220,7 +220,7 @@ impl<F> WithContext<F> {
     /// task only, from its first poll to its drop.
     ///
     /// The context then records the task that enters it (see
-    /// [`runtime::set_task_probe`](crate::runtime::set_task_probe)) from the
+    /// [`runtime::set_task_probe`]) from the
     /// task probe's answer at the first poll, instead of asking the probe at
     /// every poll. Spawn helpers of runtime integrations use it for the
     /// futures they spawn.
@@ -438,7 +438,7 @@ pub trait FutureExt: Sized {
     /// Runs `self` in a copy of the current context, taken now: asyncio's
     /// `create_task(coro)`. Variables marked
     /// [`not_inherited`](crate::VarBuilder::not_inherited) are left out (see
-    /// [`child_context`](crate::child_context)).
+    /// [`child_context`]).
     ///
     /// # Examples
     ///

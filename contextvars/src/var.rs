@@ -403,7 +403,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// Panics with the [`SetError`] message when called in an async task that
     /// has no context of its own, where the value would leak into other
     /// tasks (only once a runtime integration has registered how to detect
-    /// tasks, see [`runtime::set_task_probe`](crate::runtime::set_task_probe)).
+    /// tasks, see [`runtime::set_task_probe`]).
     /// See [`try_set`](ContextVar::try_set).
     ///
     /// # Examples
