@@ -123,7 +123,7 @@ impl PropagateLayer {
         self
     }
 
-    /// Allows the members of [`BAGGAGE`](crate::BAGGAGE) with these keys to
+    /// Allows the members of [`BAGGAGE`] with these keys to
     /// leave the process (keys are case-sensitive). Adds to previous calls.
     ///
     /// # Examples
@@ -153,7 +153,7 @@ impl PropagateLayer {
         self
     }
 
-    /// Allows every member of [`BAGGAGE`](crate::BAGGAGE) to leave the
+    /// Allows every member of [`BAGGAGE`] to leave the
     /// process, as OpenTelemetry's baggage propagator does. Use only when
     /// every service that can set baggage is trusted with every service this
     /// one calls.
@@ -203,7 +203,7 @@ impl PropagateLayer {
     }
 
     /// Whether a trace started for a call made outside of any trace (no
-    /// [`TRACE`](crate::TRACE) set) is sampled (default: `true`, as on the
+    /// [`TRACE`] set) is sampled (default: `true`, as on the
     /// server side).
     ///
     /// # Examples
@@ -228,7 +228,7 @@ impl PropagateLayer {
     /// A header already present in `headers` is left alone: the caller's
     /// explicit choice wins.
     ///
-    /// * `traceparent`: the current [`TRACE`](crate::TRACE)'s
+    /// * `traceparent`: the current [`TRACE`]'s
     ///   [`child`](TraceContext::child): same trace id and flags, a **new
     ///   span id for every call**. Outside of any trace, every call starts a
     ///   new trace of its own ([`TraceContext::new_root`], sampled unless
@@ -237,11 +237,11 @@ impl PropagateLayer {
     /// * `tracestate`: as received, when not empty (only if this call also
     ///   writes `traceparent`, so the two always match).
     /// * the request id header (`x-request-id` by default): the current
-    ///   [`REQUEST_ID`](crate::REQUEST_ID), if set.
+    ///   [`REQUEST_ID`], if set.
     /// * `baggage`, if not empty: first the [exported
     ///   variables](PropagateLayer::export_var) that have a value, in the
     ///   order they were configured; then the members of
-    ///   [`BAGGAGE`](crate::BAGGAGE) allowed by
+    ///   [`BAGGAGE`] allowed by
     ///   [`forward_baggage`](PropagateLayer::forward_baggage) (or all), in
     ///   order, except keys already exported. The W3C limits apply as when
     ///   parsing: the first member that would exceed 64 members or 8192

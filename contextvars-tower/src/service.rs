@@ -14,8 +14,8 @@ use crate::w3c::Baggage;
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
 /// Runs every request in a context of its own, with
-/// [`REQUEST_ID`](crate::REQUEST_ID), [`TRACE`](crate::TRACE) and
-/// [`BAGGAGE`](crate::BAGGAGE) set from its headers. Made by
+/// [`REQUEST_ID`], [`TRACE`] and
+/// [`BAGGAGE`] set from its headers. Made by
 /// [`RequestContextLayer`].
 ///
 /// For each request, at [`call`](Service::call) time:
@@ -29,14 +29,14 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///    HTTP/2) never see each other's values, and handlers may `set` context
 ///    variables freely — also in tasks that `contextvars-tokio` refuses
 ///    `set` in otherwise.
-/// 2. **Request id** ([`REQUEST_ID`](crate::REQUEST_ID)): the request id
+/// 2. **Request id** ([`REQUEST_ID`]): the request id
 ///    header (`x-request-id` by default) if it appears exactly once and is a
 ///    valid [`RequestId`](crate::RequestId) (1 to 128 visible ASCII bytes);
 ///    else the trace id (32 hex characters) of a valid `traceparent`; else a
 ///    new UUIDv7. The request's header is then **replaced** with that id, so
 ///    an invalid incoming value is never seen by inner layers, handlers or
 ///    logs.
-/// 3. **Trace** ([`TRACE`](crate::TRACE)): a valid `traceparent` (exactly one
+/// 3. **Trace** ([`TRACE`]): a valid `traceparent` (exactly one
 ///    header field, optional whitespace trimmed, see
 ///    [`TraceParent`](crate::w3c::TraceParent)) is continued with
 ///    [`TraceContext::from_parent`](crate::TraceContext::from_parent): same
@@ -45,13 +45,13 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///    fields combined) if valid, else an empty one. Otherwise a new trace
 ///    starts ([`TraceContext::new_root`](crate::TraceContext::new_root),
 ///    sampled unless [`sample_new_traces(false)`](RequestContextLayer::sample_new_traces)).
-/// 4. **Baggage** ([`BAGGAGE`](crate::BAGGAGE)): the `baggage` header fields,
+/// 4. **Baggage** ([`BAGGAGE`]): the `baggage` header fields,
 ///    combined and parsed with [`Baggage::parse_lossy`](crate::w3c::Baggage::parse_lossy):
 ///    malformed members dropped, then the W3C limits (64 members, 8192
 ///    bytes) applied. Always set, possibly empty.
 /// 5. **Extensions.** The same [`RequestId`](crate::RequestId),
 ///    [`TraceContext`](crate::TraceContext) and
-///    [`Baggage`](crate::w3c::Baggage) are inserted into the request's
+///    [`Baggage`] are inserted into the request's
 ///    extensions (axum: `Extension<RequestId>`), and the request id into the
 ///    response's.
 /// 6. **Response.** The request id is added to the response under the same
