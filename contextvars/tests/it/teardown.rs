@@ -301,6 +301,7 @@ fn child_token_guard_in_a_thread_local() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the test binary again as a child process")]
 fn token_guard_in_a_thread_local_does_not_abort_the_process() {
     // Regression: a `TokenGuard` dropped at thread exit, after the crate's
     // thread-local is gone, has nothing to restore; its failing reset must be

@@ -8,7 +8,7 @@
 //! dropped value is expected to see: always the one that is current on the
 //! thread at the moment the library lets go of the value.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use contextvars::{copy_context, Context, ContextVar, EnterError};
 
@@ -269,8 +269,11 @@ fn value_released_when_a_context_exits_can_look_into_that_context() {
     // is no longer entered: it neither deadlocks on the context's lock nor
     // finds the context still entered.
     static STALE: ContextVar<EntersOnDrop> = ContextVar::new("stale");
+    // The values refer to the context, so it lives in a static (rather than
+    // a leaked box, which leak checkers report).
+    static CTX: OnceLock<Context> = OnceLock::new();
 
-    let ctx: &'static Context = Box::leak(Box::new(Context::new()));
+    let ctx: &'static Context = CTX.get_or_init(Context::new);
     let log = Arc::new(Mutex::new(Vec::new()));
     ctx.run(|| {
         STALE.set(EntersOnDrop {
