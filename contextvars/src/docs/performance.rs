@@ -203,7 +203,23 @@
 //!   fills request and response extensions and echoes the id (16.6
 //!   allocations per request over bare axum, down from 19.5 since `tracestate`
 //!   and `baggage` share their members between clones and generated ids own
-//!   their buffer; tower-http's layers: 12).
+//!   their buffer; tower-http's layers: 12). The report's in-process rows
+//!   (`http.inproc.*`) call the same apps through `Service::call`, without
+//!   sockets, so that only the middleware differs: with the same header mix,
+//!   a request costs bare axum 5,906 instructions, tower-http's layers
+//!   12,124 and this layer 14,892 (callgrind, `report --only
+//!   http.inproc.layered N`); in a later run of the report on the Intel
+//!   machine, 444, 1,054 and 1,324 ns, with 12, 27.1 and 29.8 allocations
+//!   (loopback in the same run: `http_vs_bare=0.85`, tower-http's layers
+//!   0.87). The four extension inserts (`RequestId`,
+//!   `TraceContext` and `Baggage` in the request, `RequestId` in the
+//!   response) and their release take about 1,960 of the 8,986 this layer
+//!   adds (measured by leaving them out): each extension map allocates a hash
+//!   table and boxes every value. The rest is reading four headers, the
+//!   context (a copy, three sets, an entry and exit per poll, its release),
+//!   the echo, and larger futures to move. Not parsing absent `tracestate`
+//!   and `baggage` headers took 287 instructions off a request that
+//!   carries only `x-request-id`.
 //!
 //! Tried and measured, not kept (instructions per operation from callgrind,
 //! times from interleaved runs of both builds): a small map as one
