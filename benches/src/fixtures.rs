@@ -128,19 +128,47 @@ pub fn sketch_read(id: u64) -> Option<u64> {
         .flatten()
 }
 
-/// Fills the map [`sketch_read`] reads with one entry, `(id, 1u64)`, and runs `f`.
+/// Reference point: what `unsafe` code buys a map-backed read. As
+/// [`sketch_read`], but the thread-local holds a plain pointer to the
+/// entries (no borrow flag, no destructor to register) and the value is cast
+/// to its type without `Any`'s check, trusting that an id is only ever bound
+/// to one type. Like the safe sketch it has none of what a real current
+/// context needs; it shows the floor an `unsafe` design starts from.
+#[inline]
+pub fn sketch_read_unchecked(id: u64) -> Option<u64> {
+    let entries = UNSAFE_MAP_SKETCH.with(Cell::get);
+    // SAFETY: the pointer is null or points into the entries that
+    // `with_sketch_entry` keeps alive, unchanged, until it nulls the pointer
+    // again; nothing writes to them while it is set.
+    let entries = unsafe { entries.as_ref() }?;
+    let entry = entries.iter().find(|entry| entry.0 == id)?;
+    // SAFETY: `with_sketch_entry` binds its id to a `u64`, and the sketch
+    // binds no other id.
+    Some(unsafe { *Arc::as_ptr(&entry.1).cast::<u64>() })
+}
+
+/// Fills the maps [`sketch_read`] and [`sketch_read_unchecked`] read with
+/// one entry, `(id, 1u64)`, and runs `f`.
 pub fn with_sketch_entry<R>(id: u64, f: impl FnOnce() -> R) -> R {
     let entries: Arc<[SketchEntry]> =
         Arc::new([(id, Arc::new(1u64) as Arc<dyn Any + Send + Sync>)]);
+    UNSAFE_MAP_SKETCH.with(|map| map.set(Arc::as_ptr(&entries)));
     SAFE_MAP_SKETCH.with(|map| *map.borrow_mut() = Some(entries));
     let r = f();
+    UNSAFE_MAP_SKETCH.with(|map| map.set(NO_ENTRIES));
     SAFE_MAP_SKETCH.with(|map| map.borrow_mut().take());
     r
 }
 
+/// The value of [`UNSAFE_MAP_SKETCH`] when it points to no entries.
+const NO_ENTRIES: *const [SketchEntry] = std::ptr::slice_from_raw_parts(std::ptr::null(), 0);
+
 thread_local! {
     /// The map [`sketch_read`] reads.
     static SAFE_MAP_SKETCH: RefCell<Option<Arc<[SketchEntry]>>> = const { RefCell::new(None) };
+    /// The entries [`sketch_read_unchecked`] reads (those of
+    /// `SAFE_MAP_SKETCH`), or null.
+    static UNSAFE_MAP_SKETCH: Cell<*const [SketchEntry]> = const { Cell::new(NO_ENTRIES) };
     /// Baseline: the cheapest thread-local read.
     pub static TLS_CELL: Cell<u64> = const { Cell::new(1) };
     /// Baseline: a shared value in a thread-local, as a hand-rolled "current

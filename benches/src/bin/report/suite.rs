@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use contextvars::{child_context, copy_context, ContextVar, WithContext};
 use contextvars_benches::fixtures::{
-    context_with, otel_context, poll_noop, sketch_read, target, with_sketch_entry, AlwaysPending,
-    OtelValue, DEFAULTED, SIZES, TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
+    context_with, otel_context, poll_noop, sketch_read, sketch_read_unchecked, target,
+    with_sketch_entry, AlwaysPending, OtelValue, DEFAULTED, SIZES, TLS_ARC, TLS_CELL, TL_ARC,
+    TL_U64,
 };
 use contextvars_benches::harness::{time_loop, Bench, Group, Routine};
 use tokio::runtime::{Builder, Runtime};
@@ -108,6 +109,15 @@ fn get() -> Group {
             routine(|n| {
                 let id = black_box(7);
                 with_sketch_entry(id, || time_loop(n, |_| sketch_read(id)))
+            }),
+        ),
+        Bench::info(
+            "sketch.unchecked_read",
+            "reference: the same with unsafe code (thread-local raw pointer, unchecked cast; \
+             no writes under a reader, no copies) [1 entry]",
+            routine(|n| {
+                let id = black_box(7);
+                with_sketch_entry(id, || time_loop(n, |_| sketch_read_unchecked(id)))
             }),
         ),
         Bench::baseline(
