@@ -240,6 +240,12 @@ pub(crate) fn in_process() -> Group {
                     let mut request = Request::new(axum::body::Body::empty());
                     *request.headers_mut() = mix[next % mix.len()].clone();
                     next = next.wrapping_add(1);
+                    // As a server does: ready first (a router always is).
+                    std::future::poll_fn(|cx| {
+                        Service::<Request<axum::body::Body>>::poll_ready(&mut app, cx)
+                    })
+                    .await
+                    .expect("the router is infallible");
                     let response = Service::call(&mut app, request)
                         .await
                         .expect("the router is infallible");
