@@ -78,21 +78,15 @@ fn combined<'a>(
 /// A valid `tracestate`, its header fields combined in order; empty if any
 /// part is invalid.
 fn tracestate(headers: &HeaderMap) -> TraceState {
-    match combined(headers, &TRACESTATE, false) {
-        // No field, or only empty ones (most requests): nothing to parse.
-        Some(list) if list.is_empty() => TraceState::default(),
-        list => list.and_then(|list| list.parse().ok()).unwrap_or_default(),
-    }
+    combined(headers, &TRACESTATE, false)
+        .and_then(|list| list.parse().ok())
+        .unwrap_or_default()
 }
 
 /// The `baggage` header fields, parsed leniently one by one, under one set of
 /// limits.
 fn baggage(headers: &HeaderMap) -> Baggage {
-    match combined(headers, &BAGGAGE, true) {
-        // No field, or only empty ones (most requests): nothing to parse.
-        Some(list) if !list.is_empty() => Baggage::parse_lossy(&list),
-        _ => Baggage::new(),
-    }
+    combined(headers, &BAGGAGE, true).map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
 }
 
 /// Reads the request id, trace context and baggage of a request.

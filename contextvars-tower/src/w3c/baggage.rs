@@ -275,6 +275,10 @@ impl Baggage {
     /// ```
     pub fn parse_lossy(s: &str) -> Baggage {
         let mut baggage = Baggage::new();
+        if s.is_empty() {
+            // No header, as in most requests: nothing to split.
+            return baggage;
+        }
         for raw in s.split(',') {
             if baggage.is_full() {
                 break;

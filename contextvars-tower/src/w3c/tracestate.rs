@@ -267,6 +267,10 @@ impl FromStr for TraceState {
     /// [`ParseTraceStateError`] for the first rule the value breaks; the
     /// whole value is then to be discarded.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            // No header, as in most requests: nothing to split.
+            return Ok(TraceState::new());
+        }
         let mut members: Vec<(Box<str>, Box<str>)> = Vec::new();
         for raw in s.split(',') {
             let member = raw.trim_matches(is_ows);
