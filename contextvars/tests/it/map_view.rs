@@ -93,7 +93,7 @@ fn expected_debug(vars: &[Var], model: &BTreeMap<usize, usize>) -> String {
 
 #[test]
 #[cfg_attr(miri, ignore = "minutes under Miri")]
-fn view_is_right_growing_past_32_and_shrinking_past_16_to_empty() {
+fn view_is_right_growing_into_the_trie_and_shrinking_to_empty() {
     let vars = vars("grow", 40);
     let ctx = Context::new();
     let mut model = BTreeMap::new();

@@ -223,7 +223,8 @@ impl HttpResult {
 /// `Service::call`, on a current-thread runtime, with no connection, no
 /// parsing and no load generator, so that the rows differ only by what the
 /// middleware and its handler do. The requests cycle through the same
-/// [`header_mix`] as on loopback; every response is checked as there.
+/// [`header_mix`] as on loopback; every response's status and `x-request-id`
+/// echo are checked as there (the body, not read here, is not).
 pub(crate) fn in_process() -> Group {
     let mix: Arc<[HeaderMap]> = header_mix().into();
     let bench = |setup: Setup| -> Routine {
