@@ -24,8 +24,8 @@ use divan::Bencher;
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
 fn main() {
-    // As deployed with contextvars-tokio: `set` consults the task probe.
-    contextvars_tokio::install();
+    // Linked with contextvars-tokio, `set` asks tokio whether it runs in a
+    // task (the core's `tokio` feature), as in a deployed service.
     let _ = contextvars_benches::fixtures::vars();
     divan::main();
 }

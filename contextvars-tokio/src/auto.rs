@@ -113,7 +113,6 @@ impl TaskContexts {
     /// # drop(rt);
     /// ```
     pub fn install<'b>(&self, builder: &'b mut Builder) -> &'b mut Builder {
-        crate::install();
         let (spawn, before, after, terminate) =
             (self.clone(), self.clone(), self.clone(), self.clone());
         builder
@@ -191,7 +190,7 @@ impl TaskContexts {
         };
         // The hook runs before tokio tells the probe which task it polls:
         // enter on behalf of the task, so that it may `set`.
-        let entered = match runtime::enter_task(ctx, crate::task_key(id)) {
+        let entered = match runtime::enter_task(ctx, runtime::tokio_task_key(id)) {
             Ok(entered) => Some(entered),
             Err((_, ctx)) => {
                 // Thread shutdown: keep the context for a later poll.

@@ -56,7 +56,6 @@ impl<T> JoinSet<T> {
     /// assert!(set.is_empty());
     /// ```
     pub fn new() -> Self {
-        crate::install();
         JoinSet {
             inner: tokio::task::JoinSet::new(),
         }
@@ -221,10 +220,12 @@ impl<T: 'static> JoinSet<T> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # contextvars_tokio::root(async {
     /// V.set(5);
     /// let mut set = contextvars_tokio::JoinSet::new();
     /// set.spawn_blocking(|| *V.get());
     /// assert_eq!(set.join_next().await.unwrap().unwrap(), 5);
+    /// # }).await;
     /// # }
     /// ```
     #[track_caller]

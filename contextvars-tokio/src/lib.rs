@@ -97,62 +97,44 @@ mod join_set;
 pub use auto::{RuntimeBuilderExt, TaskContexts};
 pub use join_set::JoinSet;
 
-/// Registers this crate's detection of tokio tasks with `contextvars`, so that
-/// `set` in a task without a context of its own is refused instead of leaking
-/// into other tasks (see the [crate docs](crate#tasks-spawned-without-a-context)).
+/// Turns on the refusal of `set` in tokio tasks without a context of their
+/// own (see the [crate docs](crate#tasks-spawned-without-a-context)).
 ///
-/// Every spawn function and [`root`] calls it; call it yourself at startup to
-/// make the rule hold before the first of them.
+/// There is nothing left to turn on, and this does nothing at run time:
+/// linking this crate enables `contextvars`' `tokio` feature, with which the
+/// library asks tokio which task each thread polls, from the first task on,
+/// whether or not anything was called at startup. It is kept so that
+/// programs written for earlier versions, which had to call it, keep
+/// compiling.
 ///
 /// # Examples
 ///
 /// ```
-/// contextvars_tokio::install();
+/// contextvars_tokio::install(); // optional
 /// ```
 pub fn install() {
-    fn current_task() -> Option<u64> {
-        tokio::task::try_id().map(task_key)
-    }
-    contextvars::runtime::set_task_probe(current_task);
+    // The feature is required by this crate's manifest; this names the one
+    // item it adds, so that building without it fails here, loudly.
+    let _detects_tokio_tasks: fn(tokio::task::Id) -> u64 = contextvars::runtime::tokio_task_key;
 }
 
-/// Numbers a tokio task for `contextvars::runtime`: a bijection of the
-/// task's `u64` id (tokio ids are non-zero, and so is the result).
-pub(crate) fn task_key(id: tokio::task::Id) -> u64 {
-    use std::hash::{Hash, Hasher};
-
-    /// Keeps the `u64` a task id hashes as.
-    #[derive(Default)]
-    struct Identity(u64);
-
-    impl Hasher for Identity {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 = (self.0 << 8) | u64::from(b);
-            }
-        }
-
-        fn write_u64(&mut self, n: u64) {
-            self.0 = n;
-        }
-    }
-
-    let mut hasher = Identity::default();
-    id.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// Runs `future` in a new, empty context: the entry point of an async
-/// program, like `asyncio.run(main())`.
+/// Runs `future` in a copy of the current context, taken now: the entry
+/// point of an async program, `asyncio.run(main())`, which runs `main` in a
+/// copy of the caller's context too.
 ///
-/// With `#[tokio::main]` the main future is polled on the main thread, whose
-/// context is then shared with whatever else that thread runs (on a
-/// `current_thread` runtime: every task). Wrapping the body with `root`
-/// gives it a context of its own.
+/// The future given to `block_on` (and so the body of `#[tokio::main]`, and
+/// the future given to `LocalSet::run_until`) is polled on the calling
+/// thread, in that thread's own context, which whatever else the thread polls
+/// shares: on a `current_thread` runtime every task, and every request those
+/// tasks serve. A `set` there is therefore refused, as in a task without a
+/// context; wrapping the body with `root` gives it a context of its own, in
+/// which it can `set` freely and from which the tasks it spawns with
+/// [`spawn`] copy their values.
+///
+/// Since the thread's context is empty unless something was set before the
+/// runtime started, the copy is usually empty; use
+/// [`FutureExt::with_context`]`(Context::new())` for a context that is empty
+/// whatever the caller set.
 ///
 /// # Examples
 ///
@@ -171,9 +153,21 @@ pub(crate) fn task_key(id: tokio::task::Id) -> u64 {
 ///     .await;
 /// }
 /// ```
+///
+/// Without `root`, the same `set` is refused:
+///
+/// ```
+/// use contextvars::{ContextVar, SetError};
+///
+/// static V: ContextVar<u8> = ContextVar::new("v");
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() {
+///     assert_eq!(V.try_set(1).unwrap_err(), SetError::NoTaskContext);
+/// }
+/// ```
 pub fn root<F: Future>(future: F) -> WithContext<F> {
-    install();
-    future.with_context(Context::new())
+    future.with_current_context()
 }
 
 /// Spawns `future` as a tokio task that runs in a copy of the current
@@ -209,7 +203,6 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    install();
     tokio::spawn(future.with_current_context().task_root())
 }
 
@@ -247,7 +240,6 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    install();
     tokio::spawn(future.with_context(ctx).task_root())
 }
 
@@ -272,7 +264,6 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    install();
     handle.spawn(future.with_current_context().task_root())
 }
 
@@ -294,9 +285,9 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let local = tokio::task::LocalSet::new();
-/// V.set(4);
 /// let seen = local
-///     .run_until(async {
+///     .run_until(contextvars_tokio::root(async {
+///         V.set(4);
 ///         let not_send = Rc::new(());
 ///         contextvars_tokio::spawn_local(async move {
 ///             let _keep = not_send;
@@ -304,7 +295,7 @@ where
 ///         })
 ///         .await
 ///         .unwrap()
-///     })
+///     }))
 ///     .await;
 /// assert_eq!(seen, 4);
 /// # }
@@ -315,7 +306,6 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    install();
     tokio::task::spawn_local(future.with_current_context().task_root())
 }
 
@@ -356,7 +346,6 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    install();
     tokio::task::spawn_local(future.with_context(ctx).task_root())
 }
 
@@ -400,7 +389,6 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    install();
     tokio::task::spawn_blocking(child_context().wrap(f))
 }
 
@@ -431,7 +419,6 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    install();
     tokio::task::spawn_blocking(ctx.wrap(f))
 }
 
@@ -456,6 +443,5 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    install();
     handle.spawn_blocking(child_context().wrap(f))
 }

@@ -1,6 +1,6 @@
 //! Tasks spawned with plain `tokio::spawn` (no context of their own), as
 //! described in the crate docs, section "Tasks spawned without a context",
-//! once `contextvars_tokio::install()` has been called:
+//! with no setup call (linking `contextvars-tokio` turns the detection on):
 //!
 //! * `get` reads the worker thread's own context, where no task ever writes,
 //!   so such tasks never see another task's values;
@@ -9,10 +9,10 @@
 //! * a future wrapped with `with_current_context()`/`with_context()` inside
 //!   such a task has a context and can set.
 //!
-//! The main future of `block_on` is not a task: it can set. Unwrapped, it
-//! runs in the calling thread's own context, which on a current-thread
-//! runtime is also the context plain tasks read (the caveat in `root`'s
-//! docs); `root` gives it a context of its own.
+//! The main future of `block_on` is not a task, but unwrapped it runs in the
+//! calling thread's own context, which on a current-thread runtime is also
+//! the context plain tasks read: `set` is refused there too, and `root`
+//! gives it a context of its own.
 
 #[macro_use]
 mod common;
@@ -39,7 +39,6 @@ fn plain_view() -> (Option<u64>, u64, usize) {
 /// with `contextvars_tokio::spawn` set values on the same worker threads
 /// between the same yields. The plain tasks see nothing of them.
 async fn plain_tasks_never_see_values_set_by_other_tasks() {
-    contextvars_tokio::install();
     let violations = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::new();
     for i in 0..200u64 {
@@ -84,12 +83,11 @@ async fn plain_task_spawned_by_a_task_with_a_context_inherits_nothing() {
 }
 on_both_runtimes!(plain_task_spawned_by_a_task_with_a_context_inherits_nothing);
 
-/// `set` (and `set_arc`) in a plain task panics with the
-/// `SetError::NoTaskContext` message; the panic reaches the `JoinHandle`.
-/// Nothing is set on the worker.
+/// `set` (and `set_arc`) in a plain task panics with the variable's name and
+/// the `SetError::NoTaskContext` message; the panic reaches the `JoinHandle`.
+/// Nothing is set on the worker. No setup call is made.
 async fn set_in_a_plain_task_panics_with_no_task_context() {
-    contextvars_tokio::install();
-    let expected = SetError::NoTaskContext.to_string();
+    let expected = format!("<ContextVar name='shared'>: {}", SetError::NoTaskContext);
     for use_arc in [false, true] {
         let handles: Vec<_> = (0..8)
             .map(|i| {
@@ -116,7 +114,6 @@ on_both_runtimes!(set_in_a_plain_task_panics_with_no_task_context);
 /// `try_set` in a plain task returns `Err(SetError::NoTaskContext)` and
 /// sets nothing; reading keeps working.
 async fn try_set_in_a_plain_task_returns_no_task_context() {
-    contextvars_tokio::install();
     let handles: Vec<_> = (0..32)
         .map(|i| {
             tokio::spawn(async move {
@@ -145,7 +142,6 @@ on_both_runtimes!(try_set_in_a_plain_task_returns_no_task_context);
 /// leaves the plain task's (the worker's) context untouched; so does a
 /// synchronous `Context::run`.
 async fn wrapped_future_inside_a_plain_task_can_set() {
-    contextvars_tokio::install();
     let handles: Vec<_> = (0..16u64)
         .map(|i| {
             tokio::spawn(async move {
@@ -181,60 +177,59 @@ async fn wrapped_future_inside_a_plain_task_can_set() {
 }
 on_both_runtimes!(wrapped_future_inside_a_plain_task_can_set);
 
-/// The main future of `block_on`, unwrapped (no `root`), is not a task: it
-/// can set. It runs in the calling thread's own context: on a current-thread
-/// runtime plain tasks are polled on that thread and read that context, so
-/// they see its values; on a multi-thread runtime they run on the workers
-/// and do not.
-fn unwrapped_main_future_can_set(flavor: Flavor) {
-    contextvars_tokio::install();
+/// The main future of `block_on`, unwrapped (no `root`), is not a task, but
+/// it runs in the calling thread's own context, which plain tasks polled on
+/// that thread (every task, on a current-thread runtime) read: `set` there
+/// is refused, with no setup call, and nothing reaches the thread's
+/// context. With `root`, the main future has a context of its own, can set,
+/// and plain tasks see nothing on either flavour.
+fn unwrapped_main_future_cannot_set(flavor: Flavor) {
     let rt = flavor.runtime();
-    let (token, own, seen_by_plain_task) = rt.block_on(async {
-        let token = SHARED.try_set(1).expect("the main future is not a task");
-        tokio::task::yield_now().await;
-        SHARED.set(2);
-        tokio::task::yield_now().await;
-        let own = *SHARED.get();
+    let (refused, panicked, seen_by_plain_task) = rt.block_on(async {
+        let refused = SHARED.try_set(1).err();
+        let panicked = std::panic::catch_unwind(|| {
+            SHARED.set(2);
+        })
+        .is_err();
         let seen = tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
             .await
             .expect("plain task");
-        (token, own, seen)
+        (refused, panicked, seen)
     });
-    assert_eq!(own, 2);
-    match flavor {
-        // The caveat documented for `root`: the thread's context is shared
-        // with the tasks it polls.
-        Flavor::CurrentThread => assert_eq!(seen_by_plain_task, Some(2)),
-        Flavor::MultiThread => assert_eq!(seen_by_plain_task, None),
-    }
-    // The values went to the calling thread's own context.
-    assert_eq!(SHARED.get_opt().as_deref(), Some(&2));
-    SHARED.reset(&token).expect("reset");
+    assert_eq!(refused, Some(SetError::NoTaskContext));
+    assert!(panicked);
+    assert_eq!(seen_by_plain_task, None);
     assert!(copy_context().is_empty());
 
-    // With `root`, the main future has a context of its own and plain tasks
-    // see nothing on either flavour.
-    let seen = rt.block_on(contextvars_tokio::root(async {
+    let (own, seen) = rt.block_on(contextvars_tokio::root(async {
         SHARED.set(3);
-        tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
+        tokio::task::yield_now().await;
+        let seen = tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
             .await
-            .expect("plain task")
+            .expect("plain task");
+        (*SHARED.get(), seen)
     }));
-    assert_eq!(seen, None);
+    assert_eq!((own, seen), (3, None));
     assert!(copy_context().is_empty());
+
+    // Outside of the runtime, the thread is a plain thread again: PEP 567's
+    // per-thread semantics.
+    let token = SHARED.set(4);
+    assert_eq!(*SHARED.get(), 4);
+    SHARED.reset(&token).expect("reset");
 }
 
-mod unwrapped_main_future_is_not_a_task_and_can_set {
+mod unwrapped_main_future_cannot_set {
     use super::*;
 
     #[test]
     fn current_thread() {
-        unwrapped_main_future_can_set(Flavor::CurrentThread);
+        unwrapped_main_future_cannot_set(Flavor::CurrentThread);
     }
 
     #[test]
     fn multi_thread() {
-        unwrapped_main_future_can_set(Flavor::MultiThread);
+        unwrapped_main_future_cannot_set(Flavor::MultiThread);
     }
 }
 
@@ -242,7 +237,6 @@ mod unwrapped_main_future_is_not_a_task_and_can_set {
 /// `run_until` inside the main future: the `LocalSet` polls them inside the
 /// main future's poll, hence inside its context.
 async fn plain_local_tasks_polled_by_run_until_cannot_set() {
-    contextvars_tokio::install();
     SHARED.set(1);
     let local = tokio::task::LocalSet::new();
     let (refused, seen_by_next) = local
@@ -282,7 +276,6 @@ on_both_runtimes!(plain_local_tasks_polled_by_run_until_cannot_set);
 /// `Context::run`: on a current-thread runtime, plain tasks are polled inside
 /// that context. They must not be able to write into it.
 fn plain_tasks_of_a_runtime_driven_inside_a_context(flavor: Flavor) {
-    contextvars_tokio::install();
     let body = move || {
         let rt = flavor.runtime();
         rt.block_on(async {

@@ -27,11 +27,17 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LookupError {
     name: &'static str,
+    in_task_without_context: bool,
 }
 
 impl LookupError {
-    pub(crate) fn new(name: &'static str) -> Self {
-        LookupError { name }
+    /// The error for variable `name`, read where the calling code runs now.
+    #[cold]
+    pub(crate) fn here(name: &'static str) -> Self {
+        LookupError {
+            name,
+            in_task_without_context: crate::runtime::in_task_without_context(),
+        }
     }
 
     /// The name of the variable that had no value.
@@ -47,6 +53,23 @@ impl LookupError {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// Whether the variable was read in async code that has no context of
+    /// its own (see [`SetError::NoTaskContext`]): then the message also
+    /// names the likely causes, since such code sees no task's or request's
+    /// values at all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// assert!(!V.try_get().unwrap_err().in_task_without_context());
+    /// ```
+    pub fn in_task_without_context(&self) -> bool {
+        self.in_task_without_context
+    }
 }
 
 impl fmt::Display for LookupError {
@@ -55,9 +78,32 @@ impl fmt::Display for LookupError {
             f,
             "<ContextVar name='{}'> has no value in the current context",
             self.name
-        )
+        )?;
+        if self.in_task_without_context {
+            write!(
+                f,
+                ": this code runs in tokio without a context of its own, where no \
+                 request's or task's values are visible. {CAUSES}"
+            )?;
+        }
+        Ok(())
     }
 }
+
+/// The usual reasons for async code to run without a context of its own,
+/// each with its fix: part of the messages of [`SetError::NoTaskContext`]
+/// and of a [`LookupError`] raised in such code.
+const CAUSES: &str = "Likely causes and fixes: \
+    (1) a middleware that runs outside `RequestContextLayer` (in axum the last \
+    `.layer()` call is the outermost one): add `RequestContextLayer` after every \
+    other layer, or serve the app with `contextvars_tower::serve`, which puts it \
+    outermost; a middleware can also bind a value for the inner service only, \
+    with `VAR.scope_async(value, next.run(request))`; \
+    (2) a plain `tokio::spawn`: use `contextvars_tokio::spawn`, or spawn \
+    `future.with_current_context()`; \
+    (3) a plain `tokio::task::spawn_blocking`: use `contextvars_tokio::spawn_blocking`; \
+    (4) the body of `#[tokio::main]`, `block_on` or `LocalSet::run_until`: \
+    wrap it with `contextvars_tokio::root`.";
 
 impl Error for LookupError {}
 
@@ -160,23 +206,26 @@ impl Error for EnterError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SetError {
-    /// The calling code is an async task that has no context of its own: it
-    /// runs in the worker thread's context, which other such tasks share, so
-    /// a value set there would leak into them. Spawn the task with a context
-    /// (for example with `contextvars_tokio::spawn`) or wrap its future with
-    /// [`FutureExt::with_current_context`](crate::FutureExt::with_current_context).
+    /// The calling code is async code that has no context of its own: a
+    /// tokio task spawned without one (hyper's and axum's connection tasks,
+    /// a plain `tokio::spawn` or `spawn_blocking`), or the future given to
+    /// `block_on` (the body of `#[tokio::main]`) or `LocalSet::run_until`.
+    /// It runs in the thread's context, which every such task polled on the
+    /// thread shares, so a value set there would be seen by other tasks and
+    /// requests. The message names the usual causes and their fixes.
     NoTaskContext,
 }
 
 impl fmt::Display for SetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SetError::NoTaskContext => {
-                "cannot set a ContextVar in an async task that has no context of its own \
-                 (it would leak into other tasks on this worker thread): spawn the task with \
-                 contextvars_tokio::spawn or wrap its future with .with_current_context()"
-            }
-        })
+        match self {
+            SetError::NoTaskContext => write!(
+                f,
+                "cannot set a ContextVar here: this code runs in tokio without a context \
+                 of its own, where the value would be seen by the next task or request \
+                 polled on this thread. {CAUSES}"
+            ),
+        }
     }
 }
 

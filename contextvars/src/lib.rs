@@ -160,6 +160,7 @@ mod map;
 #[cfg(feature = "rayon")]
 pub mod rayon;
 pub mod runtime;
+mod scope;
 mod stats;
 mod sync;
 pub mod thread;
@@ -170,6 +171,7 @@ pub use context::{child_context, copy_context, Binding, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
 pub use handoff::Captured;
+pub use scope::Scoped;
 pub use stats::live_contexts;
 pub use token::{Token, TokenGuard};
 pub use var::{ContextVar, VarBuilder, VarKey};

@@ -27,8 +27,21 @@ use crate::sync::{spin_loop, yield_now, AtomicUsize, Mutex, Ordering};
 
 static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
 
+/// What a context records as the unit of work that entered it, when that is
+/// tokio code that is not a task: the future given to `block_on` (and so the
+/// body of `#[tokio::main]`), the future given to `LocalSet::run_until`, or
+/// a thread inside `Runtime::enter`. Tokio's task ids count up from 1 and
+/// never reach it.
+pub(crate) const TOKIO_NOT_A_TASK: u64 = u64::MAX;
+
 /// Registers `probe`, which tells which async task the calling thread is
-/// running, if any, as a non-zero number unique among the tasks alive.
+/// running, if any, as a non-zero number unique among the tasks alive: the
+/// hook for runtimes other than tokio.
+///
+/// Tokio needs no registration: with the cargo feature `tokio` (which
+/// `contextvars-tokio` and `contextvars-tower` turn on), the library asks
+/// tokio itself, from the first task on. The registered probe is asked only
+/// where tokio says the thread runs no tokio code.
 ///
 /// From then on, every context records the task that entered it (none for
 /// contexts entered outside of tasks), and
@@ -51,7 +64,7 @@ static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
 ///
 /// ```
 /// fn current_task() -> Option<u64> {
-///     None // e.g. derived from `tokio::task::try_id()`
+///     None // e.g. derived from the executor's own task id
 /// }
 /// contextvars::runtime::set_task_probe(current_task);
 /// ```
@@ -59,25 +72,85 @@ pub fn set_task_probe(probe: fn() -> Option<u64>) -> bool {
     TASK_PROBE.set(probe).is_ok()
 }
 
-/// The task the calling thread runs, as the probe tells ([`current::NO_TASK`]
-/// without a probe or outside of tasks).
+/// Numbers a tokio task as the library does: a bijection of tokio's
+/// non-zero `u64` task id (so the result is non-zero too), for runtime hooks
+/// that call [`enter_task`] on a task's behalf.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let id = tokio::spawn(async { tokio::task::id() }).await.unwrap();
+/// assert_ne!(contextvars::runtime::tokio_task_key(id), 0);
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub fn tokio_task_key(id: tokio::task::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
+
+    /// Keeps the `u64` a task id hashes as (tokio's `Id` hashes its one
+    /// `NonZeroU64`).
+    #[derive(Default)]
+    struct Identity(u64);
+
+    impl Hasher for Identity {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+
+    let mut hasher = Identity::default();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What tokio says the calling thread runs: `Some(task key)` in a task,
+/// `Some(TOKIO_NOT_A_TASK)` in other code inside a runtime, `None` outside of
+/// any tokio runtime.
+#[cfg(feature = "tokio")]
+#[inline]
+fn tokio_unit() -> Option<u64> {
+    match tokio::task::try_id() {
+        Some(id) => Some(tokio_task_key(id)),
+        None if tokio::runtime::Handle::try_current().is_ok() => Some(TOKIO_NOT_A_TASK),
+        None => None,
+    }
+}
+
+/// The unit of async work the calling thread runs ([`current::NO_TASK`]
+/// outside of any): a tokio task, tokio code that is not a task
+/// ([`TOKIO_NOT_A_TASK`]), or a task of the runtime whose probe was
+/// registered.
 #[inline]
 pub(crate) fn current_task() -> u64 {
+    #[cfg(feature = "tokio")]
+    if let Some(unit) = tokio_unit() {
+        return unit;
+    }
     match TASK_PROBE.get() {
         Some(probe) => probe().unwrap_or(current::NO_TASK),
         None => current::NO_TASK,
     }
 }
 
-/// Whether a `set` here would write, from inside a task, into a context the
-/// task did not enter.
+/// Whether a `set` here would write, from inside async code, into a context
+/// that code did not enter (a context shared with other tasks).
 pub(crate) fn in_task_without_context() -> bool {
-    let Some(probe) = TASK_PROBE.get() else {
-        return false;
-    };
-    match probe() {
-        None | Some(current::NO_TASK) => false,
-        Some(task) => current::entering_task().is_some_and(|entered_by| entered_by != task),
+    match current_task() {
+        current::NO_TASK => false,
+        task => current::entering_task().is_some_and(|entered_by| entered_by != task),
     }
 }
 

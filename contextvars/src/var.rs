@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -10,6 +11,7 @@ use crate::context::Binding;
 use crate::current;
 use crate::error::{LookupError, ResetError, SetError};
 use crate::runtime;
+use crate::scope::{self, Scoped};
 use crate::sync::{const_fn_unless_loom, IdCounter, LazyId};
 use crate::token::Token;
 
@@ -276,7 +278,9 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     pub fn try_get(&self) -> Result<Arc<T>, LookupError> {
         match current::get(self.id()) {
             Some(binding) => Ok(downcast(binding.into_value())),
-            None => self.default_arc().ok_or(LookupError::new(self.name)),
+            None => self
+                .default_arc()
+                .ok_or_else(|| LookupError::here(self.name)),
         }
     }
 
@@ -384,7 +388,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
         }
         match self.default_ref() {
             Some(default) => Ok(f(default)),
-            None => Err(LookupError::new(self.name)),
+            None => Err(LookupError::here(self.name)),
         }
     }
 
@@ -466,7 +470,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     #[track_caller]
     pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
         if runtime::in_task_without_context() {
-            panic!("{}", SetError::NoTaskContext);
+            refused(self.name);
         }
         self.set_unchecked(value)
     }
@@ -522,7 +526,13 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// `f` panics.
     ///
     /// This is `with var.set(value): f()` (Python 3.14), in closure form.
-    /// For the guard form see [`Token::into_guard`].
+    /// For the guard form see [`Token::into_guard`]; for a future,
+    /// [`scope_async`](ContextVar::scope_async).
+    ///
+    /// Unlike [`set`](ContextVar::set), a scope also works in async code
+    /// without a context of its own (a tokio task spawned without one): the
+    /// value is bound only while `f` runs, when nothing else runs on the
+    /// thread, so no other task can see it.
     ///
     /// # Panics
     ///
@@ -539,8 +549,59 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(*DEPTH.get(), 0);
     /// ```
     pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
-        let _guard = self.set(value).into_guard();
+        let key = self.key();
+        let _scope = scope::Entered::new(key, Some(Binding::new(key, Arc::new(value))));
         f()
+    }
+
+    /// A future that runs `future` with the variable set to `value`: Python's
+    /// `with var.set(value):` around code that `await`s.
+    ///
+    /// The value is bound only while `future` is polled, and the previous
+    /// value is back whenever it is not: between polls, after it completes,
+    /// and after it is dropped mid-await (its destructors still see the
+    /// value). Other futures polled on the same thread, including the other
+    /// branches of a `join!` or `select!`, never see it. `set`s of this
+    /// variable inside `future` stay in the scope across its `.await`s;
+    /// `set`s of other variables land in the context `future` runs in, as in
+    /// Python's `with` block.
+    ///
+    /// This works in any async code, including tokio tasks without a context
+    /// of their own, where [`set`](ContextVar::set) is refused: a middleware
+    /// that runs outside a request-context layer can still hand a value to
+    /// the service it wraps, with `USER.scope_async(user, next.run(request))`.
+    /// Work spawned inside the scope with a copy of the context
+    /// (`contextvars_tokio::spawn`) inherits the value.
+    ///
+    /// # Panics
+    ///
+    /// The returned future panics if polled after completion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static USER: ContextVar<String> = ContextVar::new("user");
+    ///
+    /// async fn handler() -> String {
+    ///     tokio::task::yield_now().await;
+    ///     format!("hello {}", USER.get())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Works in any task, even one spawned without a context.
+    /// let reply = tokio::spawn(USER.scope_async("ada".to_string(), handler()))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(reply, "hello ada");
+    /// assert!(USER.try_get().is_err()); // nothing left behind
+    /// # }
+    /// ```
+    pub fn scope_async<F: Future>(&self, value: T, future: F) -> Scoped<F> {
+        let key = self.key();
+        Scoped::new(future, key, Binding::new(key, Arc::new(value)))
     }
 
     /// The shared default, made on first use.
@@ -556,6 +617,13 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     fn default_ref(&self) -> Option<&T> {
         self.default_cell().map(|value| &**value)
     }
+}
+
+/// Panics for a refused `set` of variable `name`.
+#[cold]
+#[track_caller]
+fn refused(name: &'static str) -> ! {
+    panic!("<ContextVar name='{name}'>: {}", SetError::NoTaskContext)
 }
 
 /// Builds a [`ContextVar`] in a `const` context, with the options that

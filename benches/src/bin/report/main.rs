@@ -119,9 +119,8 @@ const GET_VS_CPYTHON: &str = "median of `var.get()` (Arc clone +drop) [1 var] / 
 
 fn main() {
     let started = Instant::now();
-    // A service using contextvars-tokio has its task probe installed, which
-    // `set` consults: measure with it, as deployed.
-    contextvars_tokio::install();
+    // Linked with contextvars-tokio, `set` asks tokio whether it runs in a
+    // task (the core's `tokio` feature): measured as deployed.
     let _ = contextvars_benches::fixtures::vars();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
