@@ -34,11 +34,12 @@
 //! | `asyncio.create_task(coro, context=ctx)` | [`spawn_with_context(fut, ctx)`](spawn_with_context) (an `Arc<Context>` is shared and accumulates the task's changes) |
 //! | `loop.create_task(coro)` on another loop | [`spawn_on(fut, &handle)`](spawn_on) |
 //! | `asyncio.to_thread(f)` | [`spawn_blocking(f)`](spawn_blocking) (runs `f` in a copy) |
-//! | `loop.run_in_executor(None, f)` | `tokio::task::spawn_blocking(f)`: no propagation, like asyncio |
-//! | `asyncio.gather(a(), b())` | spawn each with [`spawn`] and await the handles; or [`JoinSet`] |
+//! | `loop.run_in_executor(None, f)` | `tokio::task::spawn_blocking(f)`: no propagation, like asyncio; but where asyncio lets `f` set a variable in the executor thread's context (and the next job on that thread sees it), a `set` in `f` is refused here: use [`spawn_blocking`] |
+//! | `asyncio.gather(a(), b())` | `tokio::join!(a().with_current_context(), b().with_current_context())` (each branch in a copy, as `gather` makes tasks), or spawn each with [`spawn`] and await the handles, or [`JoinSet`] |
+//! | `with var.set(v): await f()` | [`VAR.scope_async(v, f()).await`](contextvars::ContextVar::scope_async) |
 //! | `asyncio.TaskGroup` | [`JoinSet`] |
 //! | `Task.get_context()` | [`WithContext::context`](contextvars::WithContext::context) |
-//! | `asyncio.run(main())` | `rt.block_on(`[`root(main())`](root)`)` or `#[tokio::main]` + [`root`] |
+//! | `asyncio.run(main())` | `rt.block_on(`[`root(main())`](root)`)` or `#[tokio::main]` + [`root`] (a copy of the caller's context, as `asyncio.run` makes); without [`root`], `set` in the main future is refused |
 //! | a coroutine awaited directly | a future awaited directly: shares the task's context |
 //! | a task on a `LocalSet` | [`spawn_local(fut)`](spawn_local) |
 //!
@@ -47,19 +48,33 @@
 //! Libraries spawn tasks with plain [`tokio::spawn`] (hyper and axum do, for
 //! every connection). Such a task has no context of its own: it runs in the
 //! context of whatever worker thread polls it, which every such task on that
-//! thread shares. Once this crate is in use (any of its spawn functions or
-//! [`root`] has been called, or [`install`]), the rules for such tasks are:
+//! thread shares. The same holds for a closure given to plain
+//! `tokio::task::spawn_blocking` (the blocking thread's context, shared with
+//! the next jobs on that thread) and for the future given to `block_on`
+//! (the body of `#[tokio::main]`) or `LocalSet::run_until`, which is polled
+//! on the thread that polls the tasks. In every program that links this
+//! crate — no setup call: it turns on `contextvars`' `tokio` feature — the
+//! rules for such code are:
 //!
 //! * `get` reads the context that is current where the task is polled: the
 //!   worker thread's own context, or a context entered around the whole
 //!   runtime (the future given to `LocalSet::run_until` or `block_on`, a
 //!   runtime driven inside `Context::run`). No task ever writes there, so a
 //!   task never observes another task's values: it sees variables'
-//!   defaults, or what was set outside of any task.
+//!   defaults, or what was set on the thread outside of any runtime.
 //! * `set` panics ([`SetError::NoTaskContext`](contextvars::SetError), and
 //!   `try_set` returns it) instead of writing a value that the next task
 //!   polled there would see: every context records which task entered it,
-//!   and a task may only write to contexts it entered itself.
+//!   and a task may only write to contexts it entered itself. The message
+//!   names the variable, the likely causes and their fixes: a middleware
+//!   outside `contextvars_tower::RequestContextLayer`, a plain `tokio::spawn`
+//!   ([`spawn`], or `.with_current_context()`), a plain `spawn_blocking`
+//!   ([`spawn_blocking`]), a main future without [`root`]. A `get` of an
+//!   unset variable there explains the same.
+//! * [`ContextVar::scope_async`](contextvars::ContextVar::scope_async) and
+//!   [`ContextVar::scope`](contextvars::ContextVar::scope) work: they bind a
+//!   value only while their own code runs, when nothing else runs on the
+//!   thread.
 //! * Futures wrapped with [`FutureExt::with_current_context`] or
 //!   [`FutureExt::with_context`] inside such a task have a context and can
 //!   `set` freely; this is what the request-context middleware of
@@ -71,7 +86,13 @@
 //!   that runs the macro, so they share its context: a `set` in one branch is
 //!   seen by the others. Wrap each branch with
 //!   [`with_current_context`](FutureExt::with_current_context) to give it a
-//!   copy of its own (asyncio's `gather` makes tasks for the same reason).
+//!   copy of its own (asyncio's `gather` makes tasks for the same reason):
+//!   `tokio::join!(a().with_current_context(), b().with_current_context())`.
+//!   A value bound with `scope_async` in one branch is never seen by the
+//!   others.
+//! * A thread inside `Runtime::enter` counts as tokio code that is not a
+//!   task: `set` there is refused too. Set values before entering, or inside
+//!   a `Context::run` of their own.
 //! * A context is entered by one thread at a time. Two tasks spawned with the
 //!   same `Arc<Context>` on a multi-thread runtime panic if they are polled
 //!   at the same time; give concurrent tasks their own copies.

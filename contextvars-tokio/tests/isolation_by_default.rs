@@ -433,3 +433,29 @@ async fn scope_async_panicking_poll_leaves_nothing() {
     assert!(residue.iter().all(|r| *r == (None, 0)), "{residue:?}");
 }
 on_both_runtimes!(scope_async_panicking_poll_leaves_nothing);
+
+/// `join!` branches share their task's context (a `set` in one is seen by
+/// the other); the one-line fix the asyncio table gives for `gather` wraps
+/// each branch in a copy.
+async fn join_branches_share_unless_wrapped() {
+    async fn set_then_read(value: u32) -> u32 {
+        OTHER.set(value);
+        YieldOnce::default().await;
+        YieldOnce::default().await;
+        *OTHER.get()
+    }
+    async fn read_later() -> Option<u32> {
+        YieldOnce::default().await;
+        OTHER.get_opt().map(|v| *v)
+    }
+    let shared = tokio::join!(set_then_read(1), read_later());
+    assert_eq!(shared, (1, Some(1)));
+    OTHER.set(0);
+    let wrapped = tokio::join!(
+        set_then_read(2).with_current_context(),
+        read_later().with_current_context()
+    );
+    assert_eq!(wrapped, (2, Some(0)));
+    assert_eq!(*OTHER.get(), 0);
+}
+on_both_runtimes!(join_branches_share_unless_wrapped);

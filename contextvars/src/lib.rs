@@ -50,6 +50,25 @@
 //! * [`child_context`] is the copy that spawned work starts with: every
 //!   variable except those built with
 //!   [`not_inherited`](VarBuilder::not_inherited).
+//! * [`ContextVar::scope_async`] is Python's `with var.set(value):` around
+//!   `await`s: the value is seen by the wrapped future only, in any task.
+//!
+//! # Isolation by default on tokio
+//!
+//! A value set for one request or task is never seen by another. With the
+//! cargo feature `tokio` (on in every program that links `contextvars-tokio`
+//! or `contextvars-tower`; no setup call), the library asks tokio which task
+//! each thread polls. Async code without a context of its own — a task
+//! spawned with plain `tokio::spawn` or `spawn_blocking` (hyper's and axum's
+//! connection tasks among them), or the future given to `block_on`,
+//! `#[tokio::main]` or `LocalSet::run_until` — runs in the thread's own
+//! context, which every such task polled there shares. There, `set` panics
+//! and [`try_set`](ContextVar::try_set) returns [`SetError::NoTaskContext`],
+//! whose message names the likely causes and their fixes, instead of writing
+//! a value the next task or request would see; a read of an unset variable
+//! fails with the same explanation ([`LookupError::in_task_without_context`]).
+//! Plain threads keep PEP 567's per-thread semantics. Runtimes other than
+//! tokio plug in through [`runtime::set_task_probe`].
 //!
 //! Values are stored once behind an [`Arc`](std::sync::Arc) and shared by
 //! every copy; the library never clones a value. Storage is persistent: a
@@ -115,6 +134,7 @@
 //! | `var.set(value)` | [`var.set(value)`](ContextVar::set) → [`Token`]; [`var.set_arc(arc)`](ContextVar::set_arc) |
 //! | `var.reset(token)` | [`var.reset(&token)`](ContextVar::reset) → `Result<(), ResetError>` |
 //! | `with var.set(value):` (3.14) | [`var.set(value).into_guard()`](Token::into_guard) / [`var.scope(value, f)`](ContextVar::scope) |
+//! | `with var.set(value): await f()` in a coroutine | [`var.scope_async(value, f()).await`](ContextVar::scope_async) (a `Send` future; the value is gone on every exit, cancellation included) |
 //! | `LookupError` | [`LookupError`] |
 //! | `RuntimeError` (token used twice) | [`ResetError::AlreadyUsed`] |
 //! | `ValueError` (token of another var) | [`ResetError::WrongVar`] |
@@ -134,6 +154,7 @@
 //! | `ctx1 == ctx2` | `ctx1 == ctx2` (values compared by identity) |
 //! | `repr(ctx)` | `format!("{ctx:?}")` lists names and values |
 //! | `asyncio.create_task(coro)` | [`fut.with_current_context()`](FutureExt::with_current_context), spawned by your runtime (`contextvars_tokio::spawn`) |
+//! | `asyncio.run(main())` | `contextvars_tokio::root(main())` (a copy of the caller's context, as `asyncio.run`) |
 //! | `asyncio.create_task(coro, context=ctx)` | [`fut.with_context(ctx)`](FutureExt::with_context) |
 //! | `Task.get_context()` | [`WithContext::context`] |
 //! | `loop.call_soon(cb, context=ctx)` | [`ctx.wrap(cb)`](Context::wrap), [`Captured`] |

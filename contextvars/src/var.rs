@@ -404,11 +404,15 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     ///
     /// # Panics
     ///
-    /// Panics with the [`SetError`] message when called in an async task that
-    /// has no context of its own, where the value would leak into other
-    /// tasks (only once a runtime integration has registered how to detect
-    /// tasks, see [`runtime::set_task_probe`]).
-    /// See [`try_set`](ContextVar::try_set).
+    /// Panics, with the variable's name and the [`SetError`] message (which
+    /// names the likely causes and their fixes), when called in async code
+    /// that has no context of its own, where the value would leak into other
+    /// tasks: a tokio task spawned without a context, or the future given to
+    /// `block_on` (with the `tokio` feature, on whenever `contextvars-tokio`
+    /// or `contextvars-tower` is linked; for other runtimes once their
+    /// integration registers a [task probe](runtime::set_task_probe)).
+    /// See [`try_set`](ContextVar::try_set), and
+    /// [`scope_async`](ContextVar::scope_async), which works there.
     ///
     /// # Examples
     ///

@@ -60,17 +60,33 @@
 //! context of its own: wrap task futures with
 //! [`FutureExt::with_current_context`](crate::FutureExt::with_current_context)
 //! or spawn them with `contextvars-tokio`, whose documentation also defines
-//! what happens in tasks spawned without a context. Futures polled by the
-//! same task (the branches of `join!` or `select!`) share the task's context
-//! unless each is wrapped.
+//! what happens in tasks spawned without a context. On tokio (the `tokio`
+//! feature, on whenever `contextvars-tokio` or `contextvars-tower` is linked)
+//! a `set` in such a task is refused rather than shared; on another runtime
+//! it is refused only once that runtime's integration registers a
+//! [task probe](crate::runtime::set_task_probe). A program that uses this
+//! crate alone with tokio should turn the feature on itself.
+//!
+//! Futures polled by the same task (the branches of `join!` or `select!`)
+//! share the task's context unless each is wrapped:
+//! `join!(a.with_current_context(), b.with_current_context())` gives each
+//! branch a copy of its own, as asyncio's `gather` does by making tasks. A
+//! value bound with [`ContextVar::scope_async`](crate::ContextVar::scope_async)
+//! is never seen by the other branches.
+//!
+//! A thread inside tokio's `Runtime::enter` counts as tokio code that is not
+//! a task, like the future given to `block_on`: a `set` there is refused
+//! too, even while the thread polls nothing. Set values before entering the
+//! runtime, or inside a [`Context::run`](crate::Context::run) of their own.
 //!
 //! # Guards stay on their thread
 //!
 //! A [`TokenGuard`](crate::TokenGuard) is `!Send`, and must be dropped in the
 //! context it was made in; dropping it elsewhere panics (unless the thread is
 //! already panicking). Do not hold one across an `.await`: use
-//! [`ContextVar::scope`](crate::ContextVar::scope) around synchronous code, and
-//! a per-task context for asynchronous code.
+//! [`ContextVar::scope`](crate::ContextVar::scope) around synchronous code and
+//! [`ContextVar::scope_async`](crate::ContextVar::scope_async) around
+//! asynchronous code.
 //!
 //! # Thread shutdown
 //!

@@ -72,11 +72,27 @@
 //! thread is already panicking. [`TokenGuard::reset`](crate::TokenGuard::reset)
 //! returns the error instead.
 //!
-//! Once an async-runtime integration has registered a task probe
-//! ([`runtime::set_task_probe`](crate::runtime::set_task_probe)), `set`
-//! refuses to write from a task that runs without a context of its own: it
-//! panics, and [`try_set`](crate::ContextVar::try_set) returns
-//! [`SetError`](crate::SetError). Without a probe, `set` always succeeds.
+//! In async code, Python's `with var.set(value):` around `await`s is
+//! [`var.scope_async(value, future)`](crate::ContextVar::scope_async): the
+//! value is bound while `future` is polled and only then, so the other
+//! futures polled on the thread (other tasks, other `join!` branches) never
+//! see it, and it is gone on every exit, a cancelled future included. Inside
+//! the scope, `set`s of `var` stay in the scope and are undone at its end,
+//! `set`s of other variables land in the current context, as in Python's
+//! block. Unlike `set`, a scope (sync or async) also works where `set` is
+//! refused (below): nothing else runs on the thread while it is bound.
+//!
+//! With the `tokio` feature (on whenever `contextvars-tokio` or
+//! `contextvars-tower` is linked), `set` refuses to write from async code
+//! that runs without a context of its own — a tokio task spawned without
+//! one, or the future given to `block_on` or `LocalSet::run_until` — since
+//! it would write into the thread's context, which every such task polled
+//! there reads: it panics with the variable's name and the
+//! [`SetError`](crate::SetError) message, and
+//! [`try_set`](crate::ContextVar::try_set) returns the error. Other runtimes
+//! get the same rule by registering a task probe
+//! ([`runtime::set_task_probe`](crate::runtime::set_task_probe)). Outside
+//! of any runtime, `set` always succeeds.
 //!
 //! # Contexts: run, copy, enter
 //!
