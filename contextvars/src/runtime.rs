@@ -32,7 +32,8 @@ static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
 /// body of `#[tokio::main]`), the future given to `LocalSet::run_until`, or
 /// a thread inside `Runtime::enter`. Tokio's task ids count up from 1 and
 /// never reach it.
-pub(crate) const TOKIO_NOT_A_TASK: u64 = u64::MAX;
+#[cfg(feature = "tokio")]
+const TOKIO_NOT_A_TASK: u64 = u64::MAX;
 
 /// Registers `probe`, which tells which async task the calling thread is
 /// running, if any, as a non-zero number unique among the tasks alive: the
