@@ -33,8 +33,16 @@ impl Default for ServerConfig {
 /// crate. Makes [`RequestContextService`]s.
 ///
 /// What happens to each request is described on [`RequestContextService`].
-/// Place the layer outside (before, in `ServiceBuilder` order) every layer
-/// that should see the values: see the [crate docs](crate#layer-order).
+///
+/// **Layer order: this layer must be the outermost one.** Every layer that
+/// reads or sets context variables goes inside it; a layer outside it runs
+/// before the request has a context, where `set` panics. In axum the
+/// **last** `.layer(..)` call is the outermost, so add this layer last; in
+/// `ServiceBuilder` the first is the outermost. To avoid placing it by hand,
+/// wrap the finished application with
+/// [`with_request_context_layer`](crate::RequestContextExt::with_request_context_layer)
+/// or serve it with `contextvars_tower::serve_with` (feature `axum`). See
+/// the [crate docs](crate#layer-order).
 ///
 /// # Examples
 ///
@@ -42,6 +50,8 @@ impl Default for ServerConfig {
 /// use axum::{routing::get, Router};
 /// use contextvars_tower::{RequestContextLayer, REQUEST_ID};
 ///
+/// // Layer order: the last `.layer(..)` is the outermost, so this one comes
+/// // after every other layer.
 /// let app: Router = Router::new()
 ///     .route("/", get(|| async { format!("request {}", REQUEST_ID.get()) }))
 ///     .layer(RequestContextLayer::new());

@@ -4,6 +4,10 @@
 #![cfg_attr(not(feature = "opentelemetry"), doc = "[`otel`]: #cargo-features")]
 #![cfg_attr(feature = "reqwest", doc = "[reqwest-module]: mod@crate::reqwest")]
 #![cfg_attr(not(feature = "reqwest"), doc = "[reqwest-module]: #cargo-features")]
+#![cfg_attr(feature = "axum", doc = "[`serve`]: crate::serve")]
+#![cfg_attr(not(feature = "axum"), doc = "[`serve`]: #cargo-features")]
+#![cfg_attr(feature = "axum", doc = "[`serve_with`]: crate::serve_with")]
+#![cfg_attr(not(feature = "axum"), doc = "[`serve_with`]: #cargo-features")]
 
 //! Request context for [tower], [axum] and [hyper] services, built on
 //! [`contextvars`]: every request runs in a context of its own, with its
@@ -15,20 +19,45 @@
 //! [axum]: https://docs.rs/axum
 //! [hyper]: https://docs.rs/hyper
 //!
-//! ```
-//! use axum::{body::Body, routing::get, Router};
-//! use contextvars_tower::{RequestContextLayer, REQUEST_ID, TRACE};
-//! use http::Request;
-//! use tower::ServiceExt;
+//! Serve an axum application with [`serve`] (cargo feature `axum`) instead
+//! of `axum::serve`: the request context is then outside everything the
+//! application does, whatever order its layers were added in.
+//!
+// The quick start needs the `axum` feature; without it, it is not compiled.
+#![cfg_attr(feature = "axum", doc = "```no_run")]
+#![cfg_attr(not(feature = "axum"), doc = "```ignore")]
+//! use axum::{routing::get, Router};
+//! use contextvars_tower::{REQUEST_ID, TRACE};
 //!
 //! async fn handler() -> String {
 //!     // No extractor, no parameter: the values of the request being served.
 //!     format!("{} in trace {}", REQUEST_ID.get(), TRACE.get().trace_id())
 //! }
 //!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new().route("/", get(handler));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     contextvars_tower::serve(listener, app).await
+//! }
+//! ```
+//!
+//! Without a server, [`RequestContextExt::with_request_context`] wraps the
+//! application the same way:
+//!
+//! ```
+//! use axum::{body::Body, routing::get, Router};
+//! use contextvars_tower::{RequestContextExt, REQUEST_ID, TRACE};
+//! use http::Request;
+//! use tower::ServiceExt;
+//!
+//! async fn handler() -> String {
+//!     format!("{} in trace {}", REQUEST_ID.get(), TRACE.get().trace_id())
+//! }
+//!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let app = Router::new().route("/", get(handler)).layer(RequestContextLayer::new());
+//! let app = Router::new().route("/", get(handler)).with_request_context();
 //!
 //! let request = Request::builder()
 //!     .uri("/")
@@ -51,8 +80,10 @@
 //!   Spawned work inherits them when it is spawned with a copy of the context
 //!   (`contextvars_tokio::spawn`, `contextvars_tokio::spawn_blocking`,
 //!   `contextvars::thread::spawn`).
-//! * **Server:** [`RequestContextLayer`] / [`RequestContextService`] /
-//!   [`ResponseFuture`]. Each request gets a fresh copy of the context, its
+//! * **Server:** [`serve`] / [`serve_with`] (feature `axum`) and
+//!   [`RequestContextExt`] put a [`RequestContextService`] around a whole
+//!   application; [`RequestContextLayer`] is the same as a layer, for
+//!   placing by hand. Each request gets a fresh copy of the context, its
 //!   values from the `x-request-id`, `traceparent`, `tracestate` and
 //!   `baggage` headers (validated; invalid request ids replaced), and its id
 //!   echoed in the response. [`RequestContextService`] describes every step.
@@ -70,13 +101,76 @@
 //! hyper and axum spawn a task per connection with plain `tokio::spawn`, and
 //! serve every request of the connection in it (HTTP/2 streams in tasks of
 //! their own, also spawned plainly). Such a task has no context of its own:
-//! once `contextvars_tokio::install()` has run (every `contextvars_tokio`
-//! spawn function runs it), `set` there panics rather than leak a value into
-//! the next task polled on the thread (see `contextvars_tokio`'s "Tasks
-//! spawned without a context"). [`RequestContextService`] gives every request
-//! a context, so handlers — and everything they call — can read and `set`
-//! variables, and requests sharing a connection never see each other's
-//! values.
+//! it runs in its worker thread's context, which every such task polled on
+//! the thread shares, so a value set there would be seen by the next request
+//! served on the thread.
+//!
+//! This crate turns on `contextvars`' `tokio` feature, so in any program
+//! that links it the library asks tokio which task a thread polls, with no
+//! setup call, and refuses what would leak:
+//!
+//! * **`set` is refused** in a task without a context of its own (and in
+//!   the future given to `block_on` or `#[tokio::main]`): `VAR.set(..)`
+//!   panics, and `VAR.try_set(..)` returns
+//!   [`SetError::NoTaskContext`](contextvars::SetError::NoTaskContext). The
+//!   message names the variable and the likely causes with their fixes:
+//!   `<ContextVar name='user'>: cannot set a ContextVar here: this code runs
+//!   in tokio without a context of its own, ... Likely causes and fixes: (1)
+//!   a middleware that runs outside `RequestContextLayer` ...`, then a plain
+//!   `tokio::spawn`, a plain `spawn_blocking`, and the body of
+//!   `#[tokio::main]`.
+//! * **Reads are allowed** there, but see only the thread's base context,
+//!   with no request's values: `get_opt` returns `None`, and the
+//!   [`LookupError`](contextvars::LookupError) of `get`/`try_get` lists the
+//!   same causes
+//!   ([`in_task_without_context`](contextvars::LookupError::in_task_without_context)
+//!   is `true`).
+//!
+//! So a value set for one request is never seen by another: a middleware in
+//! the wrong place fails loudly, naming the fix, instead of leaking.
+//! [`RequestContextService`] gives every request a context of its own, so
+//! handlers and middleware inside it — and everything they call — can read
+//! and `set` variables, and requests sharing a connection never see each
+//! other's values.
+//!
+//! A middleware that has to run outside the request context (say, it is
+//! added by a shared crate after yours) can still hand a value to the
+//! service it wraps, with
+//! [`ContextVar::scope_async`](contextvars::ContextVar::scope_async): the
+//! value is bound only while that service's future is polled, which works in
+//! any task and is never seen by anything else.
+//!
+//! ```
+//! use axum::{body::Body, extract::Request, middleware::{self, Next}, response::Response};
+//! use axum::{routing::get, Router};
+//! use contextvars::ContextVar;
+//! use contextvars_tower::RequestContextLayer;
+//! use tower::ServiceExt;
+//!
+//! static USER: ContextVar<String> = ContextVar::new("user");
+//!
+//! // Runs outside `RequestContextLayer`, where `USER.set(..)` is refused.
+//! async fn auth(request: Request, next: Next) -> Response {
+//!     let user = request.headers().get("authorization").map_or("anonymous", |v| {
+//!         v.to_str().unwrap_or("anonymous")
+//!     });
+//!     USER.scope_async(user.to_string(), next.run(request)).await
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new()
+//!     .route("/", get(|| async { USER.get().to_string() }))
+//!     .layer(RequestContextLayer::new())
+//!     // Layer order: the last `.layer(..)` is the outermost, so `auth` runs
+//!     // outside the request context here; `scope_async` makes that safe.
+//!     .layer(middleware::from_fn(auth));
+//!
+//! let request = http::Request::get("/").header("authorization", "ada").body(Body::empty()).unwrap();
+//! let body = axum::body::to_bytes(app.oneshot(request).await.unwrap().into_body(), 64).await.unwrap();
+//! assert_eq!(body, "ada");
+//! # }
+//! ```
 //!
 //! # Recipes
 //!
@@ -85,7 +179,7 @@
 //! ```
 //! use axum::{body::Body, routing::get, Router};
 //! use contextvars::ContextVar;
-//! use contextvars_tower::{RequestContextLayer, REQUEST_ID};
+//! use contextvars_tower::{RequestContextExt, REQUEST_ID};
 //! use http::Request;
 //! use tower::ServiceExt;
 //!
@@ -101,9 +195,9 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! contextvars_tokio::install();
-//! let app = Router::new().route("/", get(handler)).layer(RequestContextLayer::new());
-//! // In production: axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await
+//! let app = Router::new().route("/", get(handler)).with_request_context();
+//! // In production: contextvars_tower::serve(TcpListener::bind(addr).await?, app).await
+//! // (feature `axum`), or axum::serve(listener, app.into_make_service()).await
 //! let request = Request::get("/").header("x-request-id", "r-1").body(Body::empty()).unwrap();
 //! let body = axum::body::to_bytes(app.oneshot(request).await.unwrap().into_body(), 64).await.unwrap();
 //! assert_eq!(body, "r-1 ada");
@@ -112,11 +206,19 @@
 //!
 //! ## Layer order
 //!
-//! Layers outside [`RequestContextLayer`] run before the request has its
-//! context; layers inside it run in the context. With `ServiceBuilder` (first
-//! layer outermost) put it **first**, then whatever should see the values —
-//! typically tower-http's `TraceLayer`, whose span and logging callbacks can
-//! then read [`REQUEST_ID`] and [`TRACE`]:
+//! **The rule: [`RequestContextLayer`] must be the outermost layer** — every
+//! middleware that reads or sets context variables goes inside it. Layers
+//! outside it run before the request has its context: there `set` panics
+//! (see [above](#why-the-server-layer-is-required)) and reads see no
+//! request's values. In axum, **the last `.layer(..)` call is the
+//! outermost**: add `RequestContextLayer` last. In `ServiceBuilder`, the
+//! first layer is the outermost: put it first. Or do not place it by hand:
+//! [`serve`] and [`RequestContextExt::with_request_context`] wrap the whole
+//! application from outside, so they cannot be misordered.
+//!
+//! With `ServiceBuilder`, put it **first**, then whatever should see the
+//! values — typically tower-http's `TraceLayer`, whose span and logging
+//! callbacks can then read [`REQUEST_ID`] and [`TRACE`]:
 //!
 //! ```
 //! use axum::{body::Body, routing::get, Router};
@@ -127,6 +229,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
+//! // Layer order: in `ServiceBuilder` the first layer is the outermost, so
+//! // `RequestContextLayer` goes first; this `.layer(..)` is the router's last.
 //! let app = Router::new().route("/", get(|| async { "ok" })).layer(
 //!     ServiceBuilder::new()
 //!         .layer(RequestContextLayer::new())
@@ -143,12 +247,14 @@
 //! # }
 //! ```
 //!
+//! The same without placing the layer: `.layer(TraceLayer::..)` on the
+//! router, then `.with_request_context()` (or [`serve`]).
+//!
 //! tower-http's `SetRequestIdLayer` and `PropagateRequestIdLayer` work
 //! together with it. Inside [`RequestContextLayer`] they only ever see the
 //! validated id (the request header is replaced), so their `RequestId`
 //! extension equals [`REQUEST_ID`]. Outside it, `SetRequestIdLayer` stores
 //! the incoming header in its extension **unvalidated**; prefer the inside.
-//! In axum, `Router::layer(a).layer(b)` makes `b` the outer layer.
 //!
 //! ## Outbound calls
 //!
@@ -209,6 +315,10 @@
 //!
 //! None is on by default.
 //!
+//! * `axum`: [`serve`], [`serve_with`] and `serve_with_connect_info`,
+//!   `axum::serve` with the request context outermost; depends on `axum`
+//!   0.8 (features `tokio` and `http1`; turn on its `http2` in your own
+//!   dependency for HTTP/2), whose `Serve` type they return.
 //! * `opentelemetry`: the [`otel`] module; depends on the `opentelemetry`
 //!   API crate (0.33, `trace` only).
 //! * `reqwest`: the [`reqwest`][reqwest-module] module; depends on
@@ -220,6 +330,9 @@
 //! | Python | here |
 //! |---|---|
 //! | asgi-correlation-id `CorrelationIdMiddleware` | [`RequestContextLayer`] |
+//! | `app.add_middleware(CorrelationIdMiddleware)` (Starlette: the last one added is the outermost) | `Router::layer(RequestContextLayer::new())` (axum: the last one added is the outermost), or, outermost whatever the order, [`app.with_request_context()`](RequestContextExt::with_request_context) |
+//! | `uvicorn.run(app)` | [`contextvars_tower::serve(listener, app)`][`serve`] (feature `axum`) |
+//! | `with var.set(value): return await call_next(request)` (Python 3.14) in a middleware | [`VAR.scope_async(value, next.run(request)).await`](contextvars::ContextVar::scope_async), which works outside the request context too |
 //! | `asgi_correlation_id.correlation_id.get()` | [`REQUEST_ID.get()`](REQUEST_ID) |
 //! | `CorrelationIdMiddleware(header_name=...)` | [`RequestContextLayer::request_id_header`] |
 //! | `validator=is_valid_uuid4` (invalid ids replaced) | [`RequestId`] validation: any 1–128 visible ASCII bytes; invalid ids replaced |
@@ -266,13 +379,16 @@
 //! * **Spawning:** work spawned with plain `tokio::spawn`,
 //!   `tokio::task::spawn_blocking` or `std::thread::spawn` does not inherit
 //!   the request's values; use `contextvars_tokio`'s and
-//!   `contextvars::thread`'s spawn functions.
+//!   `contextvars::thread`'s spawn functions. In plain tokio tasks (and
+//!   plain `spawn_blocking` closures), `set` is refused and reads see no
+//!   request's values.
 //! * **MSRV:** `uuid`'s `v7` support needs a recent Rust; this crate follows
 //!   the version `cargo` resolves.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+mod ext;
 mod future;
 mod headers;
 mod layer;
@@ -285,16 +401,21 @@ mod request_id;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
+#[cfg(feature = "axum")]
+mod serve;
 mod service;
 mod trace;
 pub mod w3c;
 
 use contextvars::ContextVar;
 
+pub use ext::RequestContextExt;
 pub use future::ResponseFuture;
 pub use layer::RequestContextLayer;
 pub use propagate::{PropagateLayer, PropagateService};
 pub use request_id::{InvalidRequestId, RequestId};
+#[cfg(feature = "axum")]
+pub use serve::{serve, serve_with, serve_with_connect_info};
 pub use service::RequestContextService;
 pub use trace::TraceContext;
 

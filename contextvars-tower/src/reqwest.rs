@@ -92,6 +92,8 @@ use crate::PropagateLayer;
 /// let client = ClientBuilder::new(reqwest::Client::new())
 ///     .with(PropagateMiddleware::new())
 ///     .build();
+/// // Layer order: `RequestContextLayer` is the router's last (outermost)
+/// // layer.
 /// let app: axum::Router = axum::Router::new()
 ///     .route("/", get(move || handler(client.clone())))
 ///     .layer(RequestContextLayer::new());

@@ -65,6 +65,14 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///
 /// Errors of the inner service pass through unchanged.
 ///
+/// **Layer order: this service must be the outermost one.** Middleware
+/// outside it runs before the request has a context, where `set` panics and
+/// reads see no request's values. With `ServiceBuilder` the first layer is
+/// the outermost; in axum the last `.layer(..)`. The
+/// [`RequestContextExt`](crate::RequestContextExt) methods and
+/// `contextvars_tower::serve` (feature `axum`) wrap a whole application, so
+/// they cannot be misordered.
+///
 /// # Examples
 ///
 /// ```
@@ -75,6 +83,7 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// // Layer order: in `ServiceBuilder` the first layer is the outermost.
 /// let svc = ServiceBuilder::new()
 ///     .layer(RequestContextLayer::new())
 ///     .service(service_fn(|_req: Request<()>| async {
