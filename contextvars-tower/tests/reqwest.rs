@@ -33,7 +33,6 @@ static TENANT: ContextVar<String> = ContextVar::new("tenant");
 type Log<T> = Arc<Mutex<Vec<T>>>;
 
 async fn serve(app: Router) -> SocketAddr {
-    contextvars_tokio::install();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +40,40 @@ pub(crate) type PropagatingClient = PropagateService<HttpClient>;
 /// Serves `app` on 127.0.0.1 with a plain `tokio::spawn`, as production
 /// servers do.
 pub(crate) async fn serve(app: Router) -> SocketAddr {
-    contextvars_tokio::install();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
+}
+
+/// Binds 127.0.0.1 and runs the server that `start` makes of the listener in
+/// a plain `tokio::spawn`: for servers other than `axum::serve(listener, router)`.
+pub(crate) async fn spawn_server<F, Fut>(start: F) -> SocketAddr
+where
+    F: FnOnce(TcpListener) -> Fut,
+    Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = start(listener);
+    tokio::spawn(async move { server.await.unwrap() });
+    addr
+}
+
+/// Serves any service of axum requests, as `axum::serve` serves a `Router`.
+pub(crate) async fn serve_app<S>(app: S) -> SocketAddr
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let make_service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    spawn_server(|listener| axum::serve(listener, make_service).into_future()).await
 }
 
 pub(crate) fn http_client() -> HttpClient {
@@ -321,5 +351,186 @@ pub(crate) async fn send_http2(
         status: parts.status,
         headers: parts.headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+// === Clients over each transport, for the isolation tests ===
+
+/// How a client reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// HTTP/1.1, a new connection for every request.
+    Http1Fresh,
+    /// HTTP/1.1, requests one after another on a kept-alive connection (a
+    /// new one only after the server dropped it).
+    Http1KeepAlive,
+    /// HTTP/2 (prior knowledge), requests multiplexed on one connection.
+    Http2,
+}
+
+impl Transport {
+    pub(crate) const ALL: [Transport; 3] = [
+        Transport::Http1Fresh,
+        Transport::Http1KeepAlive,
+        Transport::Http2,
+    ];
+}
+
+type Http1Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Http2Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+
+/// A client connection over one [`Transport`], reconnecting after the
+/// server dropped it.
+pub(crate) struct Conn {
+    addr: SocketAddr,
+    transport: Transport,
+    http1: Option<Http1Sender>,
+    http2: Option<Http2Sender>,
+    /// Connections this client opened so far.
+    pub(crate) opened: usize,
+}
+
+impl Conn {
+    pub(crate) fn new(addr: SocketAddr, transport: Transport) -> Conn {
+        Conn {
+            addr,
+            transport,
+            http1: None,
+            http2: None,
+            opened: 0,
+        }
+    }
+
+    /// Another client on the same HTTP/2 connection (if there is one yet);
+    /// a client of its own for HTTP/1.1.
+    pub(crate) fn share(&self) -> Conn {
+        Conn {
+            http2: self.http2.clone(),
+            ..Conn::new(self.addr, self.transport)
+        }
+    }
+
+    async fn http1(&mut self) -> Result<Http1Sender, String> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        self.opened += 1;
+        Ok(sender)
+    }
+
+    /// Sends `request`. `Err` describes an exchange that failed: the server
+    /// closed the connection or reset the stream.
+    pub(crate) async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Reply, String> {
+        let response = match self.transport {
+            Transport::Http1Fresh => {
+                let mut sender = self.http1().await?;
+                sender.send_request(request).await
+            }
+            Transport::Http1KeepAlive => {
+                let mut kept = self.http1.take();
+                if let Some(sender) = &mut kept {
+                    if sender.ready().await.is_err() {
+                        kept = None;
+                    }
+                }
+                let mut sender = match kept {
+                    Some(sender) => sender,
+                    None => self.http1().await?,
+                };
+                let response = sender.send_request(request).await;
+                if response.is_ok() {
+                    self.http1 = Some(sender);
+                }
+                response
+            }
+            Transport::Http2 => {
+                let mut kept = self.http2.take();
+                if let Some(sender) = &mut kept {
+                    if sender.ready().await.is_err() {
+                        kept = None;
+                    }
+                }
+                let mut sender = match kept {
+                    Some(sender) => sender,
+                    None => {
+                        self.opened += 1;
+                        http2_connection(self.addr).await
+                    }
+                };
+                let response = sender.send_request(request).await;
+                self.http2 = Some(sender);
+                response
+            }
+        };
+        let (parts, body) = response.map_err(|e| e.to_string())?.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        })
+    }
+}
+
+/// What [`send_all`] got back for each request.
+pub(crate) struct Sent {
+    /// By request index.
+    pub(crate) replies: Vec<Result<Reply, String>>,
+    /// Connections the clients opened.
+    pub(crate) opened: usize,
+}
+
+/// Sends `count` requests (`make(i)` is the `i`th) to `addr` over
+/// `transport`, from `clients` clients at once, each sending its share (`i`
+/// such that `i % clients` is its number) one after another.
+pub(crate) async fn send_all(
+    addr: SocketAddr,
+    transport: Transport,
+    count: usize,
+    clients: usize,
+    make: impl Fn(usize) -> Request<Full<Bytes>>,
+) -> Sent {
+    let mut first = Conn::new(addr, transport);
+    if transport == Transport::Http2 {
+        first.http2 = Some(http2_connection(addr).await);
+        first.opened = 1;
+    }
+    let mut conns = vec![];
+    for _ in 1..clients {
+        conns.push(first.share());
+    }
+    conns.insert(0, first);
+    let mut workers = tokio::task::JoinSet::new();
+    for (number, mut conn) in conns.into_iter().enumerate() {
+        let requests: Vec<_> = (number..count)
+            .step_by(clients)
+            .map(|i| (i, make(i)))
+            .collect();
+        workers.spawn(async move {
+            let mut replies = Vec::new();
+            for (i, request) in requests {
+                replies.push((i, conn.send(request).await));
+            }
+            (replies, conn.opened)
+        });
+    }
+    let mut replies: Vec<Option<Result<Reply, String>>> = (0..count).map(|_| None).collect();
+    let mut opened = 0;
+    let joined = tokio::time::timeout(HANG_GUARD, workers.join_all())
+        .await
+        .expect("requests hung");
+    for (worker_replies, worker_opened) in joined {
+        opened += worker_opened;
+        for (i, reply) in worker_replies {
+            replies[i] = Some(reply);
+        }
+    }
+    Sent {
+        replies: replies.into_iter().map(Option::unwrap).collect(),
+        opened,
     }
 }

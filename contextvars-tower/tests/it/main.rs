@@ -2,7 +2,11 @@
 //! hyper clients.
 
 mod common;
+mod entry_points;
 mod hostile_inputs;
 mod isolation;
+mod misordered_middleware;
+mod panicking_handler;
+mod plain_spawn_in_handler;
 mod propagation;
 mod tower_http_interop;
