@@ -178,6 +178,14 @@
 //! with [`with_current_context`](contextvars::FutureExt::with_current_context)),
 //! and each task's lines carry its own values, whatever thread polls it.
 //!
+//! # Cargo features
+//!
+//! * `tokio` (default): turns on `contextvars`' `tokio` feature, so that in
+//!   a program on tokio a `set` in a task without a context of its own is
+//!   refused (with a message naming the fix) instead of being seen by the
+//!   next task or request on the thread, with no setup call. A program
+//!   without tokio can leave it out with `default-features = false`.
+//!
 //! # Limitations
 //!
 //! * Values are read on the thread that formats the event. Every formatter
