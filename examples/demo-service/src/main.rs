@@ -14,8 +14,9 @@
 //! (`contextvars_tokio::spawn_blocking`) and calls the backend through a
 //! propagating HTTP client, logging at every step. No function takes a
 //! request id or a trace id as a parameter: they live in context variables
-//! set by `contextvars_tower::RequestContextLayer`, and every log line gets
-//! them from `contextvars_tracing::ContextFormat`.
+//! set for each request by `contextvars_tower::serve` (a
+//! `RequestContextLayer` outside everything the app does), and every log
+//! line gets them from `contextvars_tracing::ContextFormat`.
 //!
 //! The last line of a run is `requests=N ok=N cross_talk=0 missing=0` with
 //! the real counts; the process exits with a failure status when a count is
@@ -32,7 +33,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use contextvars_tower::{PropagateLayer, PropagateService, RequestContextLayer, REQUEST_ID, TRACE};
+use contextvars_tower::{PropagateLayer, PropagateService, REQUEST_ID, TRACE};
 use contextvars_tracing::{ContextFields, ContextFormat};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -416,9 +417,9 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
     let backend_app = Router::new()
         .route("/work/{order}", post(work))
         .route("/echo", post(echo))
-        .with_state(state.clone())
-        .layer(RequestContextLayer::new());
-    tokio::spawn(async move { axum::serve(backend_listener, backend_app).await });
+        .with_state(state.clone());
+    // Every request in a context of its own, outside everything the app does.
+    tokio::spawn(async move { contextvars_tower::serve(backend_listener, backend_app).await });
 
     let frontend = Frontend {
         backend: backend_url.clone(),
@@ -433,11 +434,10 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
         .route("/api/orders/{order}", get(order))
         .route("/test", post(w3c_test))
         .with_state(frontend)
-        // Inside the request's context: a panicking handler becomes a 500
-        // that still carries the request id.
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(RequestContextLayer::new());
-    tokio::spawn(async move { axum::serve(frontend_listener, frontend_app).await });
+        // Inside the request's context (`serve` puts it outermost): a
+        // panicking handler becomes a 500 that still carries the request id.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    tokio::spawn(async move { contextvars_tower::serve(frontend_listener, frontend_app).await });
 
     Ok(Services {
         frontend: frontend_url,
