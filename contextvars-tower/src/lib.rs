@@ -477,3 +477,8 @@ pub static TRACE: ContextVar<TraceContext> = ContextVar::new("trace");
 /// });
 /// ```
 pub static BAGGAGE: ContextVar<w3c::Baggage> = ContextVar::new("baggage");
+
+// The README's examples, the axum service among them (hence the feature).
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -203,7 +203,5 @@ mod loom_tests;
 #[cfg(doctest)]
 mod compile_fail_tests;
 
-// The README's examples are tested too.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
+// The README's examples are tested with `contextvars-tower`'s doc tests,
+// where the crates its service example uses are all available.
