@@ -3,7 +3,7 @@
 //! task or a `block_on` future without a context of its own is refused, a
 //! future wrapped with a context of its own can set, and plain threads keep
 //! PEP 567's per-thread semantics.
-#![cfg(feature = "tokio")]
+#![cfg(all(feature = "tokio", not(loom)))]
 
 use contextvars::{copy_context, Context, ContextVar, FutureExt, SetError};
 
