@@ -62,13 +62,13 @@ thread_local! {
 ///     USER.set("main");
 ///     // A plain tokio::spawn: no wrapper, yet the task has its own copy.
 ///     let task = tokio::spawn(async {
-///         let inherited = *USER.get();
+///         let inherited = USER.get();
 ///         USER.set("task");
 ///         tokio::task::yield_now().await;
-///         (inherited, *USER.get())
+///         (inherited, USER.get())
 ///     });
 ///     assert_eq!(task.await.unwrap(), ("main", "task"));
-///     assert_eq!(*USER.get(), "main");
+///     assert_eq!(USER.get(), "main");
 /// });
 /// drop(rt);
 /// assert_eq!(contexts.live(), 0);
@@ -174,7 +174,7 @@ impl TaskContexts {
     ///     .unwrap();
     /// rt.block_on(async {
     ///     V.set(7);
-    ///     assert_eq!(tokio::spawn(async { *V.get() }).await.unwrap(), 7);
+    ///     assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), 7);
     /// });
     /// assert!(polls.load(Ordering::Relaxed) >= 1);
     /// assert_eq!(contexts.live(), 0);
@@ -327,7 +327,7 @@ pub trait RuntimeBuilderExt {
     ///     .unwrap();
     /// rt.block_on(async {
     ///     V.set(1);
-    ///     assert_eq!(tokio::spawn(async { *V.get() }).await.unwrap(), 1);
+    ///     assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), 1);
     /// });
     /// ```
     fn inherit_context(&mut self) -> &mut Self;

@@ -29,9 +29,9 @@ use tokio::task::{AbortHandle, LocalSet};
 /// for i in 0..3 {
 ///     WORKER.set(i);
 ///     set.spawn(async {
-///         let mine = *WORKER.get();
+///         let mine = WORKER.get();
 ///         tokio::task::yield_now().await;
-///         assert_eq!(*WORKER.get(), mine);
+///         assert_eq!(WORKER.get(), mine);
 ///         mine
 ///     });
 /// }
@@ -223,7 +223,7 @@ impl<T: 'static> JoinSet<T> {
     /// # contextvars_tokio::root(async {
     /// V.set(5);
     /// let mut set = contextvars_tokio::JoinSet::new();
-    /// set.spawn_blocking(|| *V.get());
+    /// set.spawn_blocking(|| V.get());
     /// assert_eq!(set.join_next().await.unwrap().unwrap(), 5);
     /// # }).await;
     /// # }

@@ -18,9 +18,9 @@
 //!         (inherited, REQUEST_ID.get())         // its own set survived the await
 //!     });
 //!     let (inherited, own) = child.await.unwrap();
-//!     assert_eq!(*inherited, "req-1");
-//!     assert_eq!(*own, "child");
-//!     assert_eq!(*REQUEST_ID.get(), "req-1");   // nothing leaked back
+//!     assert_eq!(inherited, "req-1");
+//!     assert_eq!(own, "child");
+//!     assert_eq!(REQUEST_ID.get(), "req-1");   // nothing leaked back
 //! })
 //! .await;
 //! # }
@@ -169,7 +169,7 @@ pub fn install() {
 ///     contextvars_tokio::root(async {
 ///         V.set(1);
 ///         tokio::task::yield_now().await;
-///         assert_eq!(*V.get(), 1);
+///         assert_eq!(V.get(), 1);
 ///     })
 ///     .await;
 /// }
@@ -212,7 +212,7 @@ pub fn root<F: Future>(future: F) -> WithContext<F> {
 /// # async fn main() {
 /// # contextvars_tokio::root(async {
 /// V.set("parent");
-/// let handle = contextvars_tokio::spawn(async { *V.get() });
+/// let handle = contextvars_tokio::spawn(async { V.get() });
 /// V.set("changed after spawn");
 /// assert_eq!(handle.await.unwrap(), "parent");
 /// # }).await;
@@ -251,7 +251,7 @@ where
 /// # async fn main() {
 /// let ctx = Arc::new(copy_context());
 /// contextvars_tokio::spawn_with_context(async { V.set(1) }, ctx.clone()).await.unwrap();
-/// contextvars_tokio::spawn_with_context(async { V.set(*V.get() + 1) }, ctx.clone()).await.unwrap();
+/// contextvars_tokio::spawn_with_context(async { V.set(V.get() + 1) }, ctx.clone()).await.unwrap();
 /// assert_eq!(ctx.get(&V).as_deref(), Some(&2));
 /// # }
 /// ```
@@ -276,7 +276,7 @@ where
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// V.set(3);
-/// let handle = contextvars_tokio::spawn_on(async { *V.get() }, rt.handle());
+/// let handle = contextvars_tokio::spawn_on(async { V.get() }, rt.handle());
 /// assert_eq!(rt.block_on(handle).unwrap(), 3);
 /// ```
 #[track_caller]
@@ -312,7 +312,7 @@ where
 ///         let not_send = Rc::new(());
 ///         contextvars_tokio::spawn_local(async move {
 ///             let _keep = not_send;
-///             *V.get()
+///             V.get()
 ///         })
 ///         .await
 ///         .unwrap()
@@ -393,14 +393,14 @@ where
 /// # contextvars_tokio::root(async {
 /// V.set("caller");
 /// let seen = contextvars_tokio::spawn_blocking(|| {
-///     let seen = *V.get();
+///     let seen = V.get();
 ///     V.set("worker"); // stays in the copy
 ///     seen
 /// })
 /// .await
 /// .unwrap();
 /// assert_eq!(seen, "caller");
-/// assert_eq!(*V.get(), "caller");
+/// assert_eq!(V.get(), "caller");
 /// # }).await;
 /// # }
 /// ```
@@ -455,7 +455,7 @@ where
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// V.set(6);
-/// let handle = contextvars_tokio::spawn_blocking_on(|| *V.get(), rt.handle());
+/// let handle = contextvars_tokio::spawn_blocking_on(|| V.get(), rt.handle());
 /// assert_eq!(rt.block_on(handle).unwrap(), 6);
 /// ```
 #[track_caller]

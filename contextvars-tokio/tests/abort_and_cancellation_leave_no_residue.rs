@@ -59,9 +59,9 @@ async fn assert_no_residue() {
 
     let plain = probe_every_worker(Spawner::Plain, 8, || {
         (
-            RESIDUE.get_opt().map(|v| *v),
-            *DEFAULTED.get(),
-            DEFAULTED.get_opt().map(|v| *v),
+            RESIDUE.get_opt(),
+            DEFAULTED.get(),
+            DEFAULTED.get_opt(),
             copy_context().len(),
             // `try_set` succeeds only if a context was left entered on the
             // worker; the value would then be residue, which the next probe
@@ -80,11 +80,7 @@ async fn assert_no_residue() {
     }
 
     let spawned = probe_every_worker(Spawner::Contextvars, 8, || {
-        (
-            RESIDUE.get_opt().map(|v| *v),
-            *DEFAULTED.get(),
-            copy_context(),
-        )
+        (RESIDUE.get_opt(), DEFAULTED.get(), copy_context())
     })
     .await;
     for (residue, defaulted, context) in spawned {
@@ -234,7 +230,7 @@ async fn drop_join_handle_detaches() {
             go.recv().await.expect("go");
             tokio::task::yield_now().await;
             done_tx
-                .send(*RESIDUE.get() == i && *DEFAULTED.get() == i)
+                .send(RESIDUE.get() == i && DEFAULTED.get() == i)
                 .expect("listening");
         }));
     }

@@ -51,18 +51,18 @@ async fn test_context_1() {
     async fn sub(parent_has_set: oneshot::Receiver<()>) -> [&'static str; 3] {
         parent_has_set.await.expect("the parent signals");
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let seen = *CVAR_1.get();
+        let seen = CVAR_1.get();
         CVAR_1.set("something else");
         tokio::task::yield_now().await;
-        [seen, *CVAR_1.get(), *BEFORE_1.get()]
+        [seen, CVAR_1.get(), BEFORE_1.get()]
     }
 
-    assert_eq!(*CVAR_1.get(), "nope");
+    assert_eq!(CVAR_1.get(), "nope");
     BEFORE_1.set("set before the subtask");
     let (signal, parent_has_set) = oneshot::channel();
     let subtask = contextvars_tokio::spawn(sub(parent_has_set));
     CVAR_1.set("yes");
-    assert_eq!(*CVAR_1.get(), "yes");
+    assert_eq!(CVAR_1.get(), "yes");
     signal.send(()).expect("the subtask waits");
     let [seen, own, before] = subtask.await.expect("subtask");
     assert_eq!(seen, "nope", "the subtask's copy predates the parent's set");
@@ -72,7 +72,7 @@ async fn test_context_1() {
     );
     assert_eq!(before, "set before the subtask");
     assert_eq!(
-        *CVAR_1.get(),
+        CVAR_1.get(),
         "yes",
         "the subtask's set leaked to its parent"
     );
@@ -94,7 +94,7 @@ static CVAR_2: ContextVar<String> = ContextVar::with_default("cvar", || "nope".t
 /// from the runtime's main future, which plays the outer context.
 async fn test_context_2() {
     async fn main_task() {
-        assert_eq!(*CVAR_2.get(), "nope");
+        assert_eq!(CVAR_2.get(), "nope");
         for j in 0..2 {
             let (set_result, fut) = oneshot::channel::<String>();
             // fut.add_done_callback(fut_on_done)
@@ -110,7 +110,7 @@ async fn test_context_2() {
                 tokio::task::yield_now().await;
                 let callback_saw = fut_on_done();
                 assert_eq!(
-                    *CVAR_2.get(),
+                    CVAR_2.get(),
                     "completer",
                     "the callback leaked into the completer"
                 );
@@ -122,26 +122,26 @@ async fn test_context_2() {
                 "the callback ran in its own copy"
             );
             assert_eq!(
-                *CVAR_2.get(),
+                CVAR_2.get(),
                 format!("yes{j}"),
                 "the done-callback polluted the task"
             );
             completer.await.expect("completer");
-            assert_eq!(*CVAR_2.get(), format!("yes{j}"));
+            assert_eq!(CVAR_2.get(), format!("yes{j}"));
 
             for i in 0..3 {
                 // The task passes its own context to its wakeups.
                 CVAR_2.set(format!("yes{i}-{j}"));
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                assert_eq!(*CVAR_2.get(), format!("yes{i}-{j}"));
+                assert_eq!(CVAR_2.get(), format!("yes{i}-{j}"));
                 tokio::task::yield_now().await;
-                assert_eq!(*CVAR_2.get(), format!("yes{i}-{j}"));
+                assert_eq!(CVAR_2.get(), format!("yes{i}-{j}"));
             }
         }
     }
 
     contextvars_tokio::spawn(main_task()).await.expect("main()");
-    assert_eq!(*CVAR_2.get(), "nope", "the outer context lost its default");
+    assert_eq!(CVAR_2.get(), "nope", "the outer context lost its default");
     assert_eq!(CVAR_2.get_opt(), None);
 }
 on_both_runtimes!(test_context_2);
@@ -163,7 +163,7 @@ async fn test_context_3() {
         for i in 0..10 {
             CVAR_3.set(num + i);
             random_pause(&mut rng).await;
-            let seen = *CVAR_3.get();
+            let seen = CVAR_3.get();
             if seen != num + i {
                 wrong.push((num + i, seen));
             }
@@ -179,7 +179,7 @@ async fn test_context_3() {
         wrong.extend(task.await.expect("sub"));
     }
     assert_eq!(wrong, [], "(expected, seen) pairs");
-    assert_eq!(*CVAR_3.get(), -1);
+    assert_eq!(CVAR_3.get(), -1);
 }
 on_both_runtimes!(test_context_3);
 
@@ -190,7 +190,7 @@ static CVAR_4: ContextVar<u32> = ContextVar::new("cvar");
 /// accumulates.
 async fn coro(val: u32) -> Option<u32> {
     tokio::task::yield_now().await;
-    let before = CVAR_4.get_opt().map(|v| *v);
+    let before = CVAR_4.get_opt();
     CVAR_4.set(val);
     before
 }
@@ -327,7 +327,7 @@ static PRECISION: ContextVar<usize> = ContextVar::with_default("decimal_precisio
 
 /// `Decimal(x) / Decimal(y)` rounded to the current precision.
 fn divide(x: u32, y: u32) -> String {
-    format!("{:.*}", *PRECISION.get(), f64::from(x) / f64::from(y))
+    format!("{:.*}", PRECISION.get(), f64::from(x) / f64::from(y))
 }
 
 /// The coroutine of `test_asyncio_task_decimal_context`: computes with its own
@@ -357,7 +357,7 @@ async fn test_asyncio_task_decimal_context() {
     );
     assert_eq!(r1, ("0.333".to_string(), "0.111".to_string()));
     assert_eq!(r2, ("0.333333".to_string(), "0.111111".to_string()));
-    assert_eq!(*PRECISION.get(), 28);
+    assert_eq!(PRECISION.get(), 28);
     assert_eq!(PRECISION.get_opt(), None);
 }
 on_both_runtimes!(test_asyncio_task_decimal_context);
@@ -371,7 +371,7 @@ async fn test_asyncio_task_decimal_context_spawned() {
     let (r1, r2) = (t1.await.expect("t1"), t2.await.expect("t2"));
     assert_eq!(r1, ("0.333".to_string(), "0.111".to_string()));
     assert_eq!(r2, ("0.333333".to_string(), "0.111111".to_string()));
-    assert_eq!(*PRECISION.get(), 28);
+    assert_eq!(PRECISION.get(), 28);
 }
 on_both_runtimes!(test_asyncio_task_decimal_context_spawned);
 
@@ -418,7 +418,7 @@ async fn tasks_sharing_a_context_take_turns() {
                 contextvars_tokio::spawn_with_context(
                     async {
                         for _ in 0..10 {
-                            SHARED_COUNT.set(*SHARED_COUNT.get() + 1);
+                            SHARED_COUNT.set(SHARED_COUNT.get() + 1);
                             tokio::task::yield_now().await;
                         }
                     },
@@ -452,7 +452,7 @@ async fn tokens_are_bound_to_the_task_context() {
             let inner = TOKEN_VAR.set(3);
             tokio::task::yield_now().await;
             let reset_inner = TOKEN_VAR.reset(&inner);
-            let after = *TOKEN_VAR.get();
+            let after = TOKEN_VAR.get();
             (own, (wrong, reset_inner, after))
         }
     })
@@ -466,7 +466,7 @@ async fn tokens_are_bound_to_the_task_context() {
         TOKEN_VAR.reset(&task_token),
         Err(contextvars::ResetError::WrongContext)
     );
-    assert_eq!(*TOKEN_VAR.get(), 1);
+    assert_eq!(TOKEN_VAR.get(), 1);
     assert_eq!(TOKEN_VAR.reset(&main_token), Ok(()));
     assert_eq!(TOKEN_VAR.get_opt(), None);
 }

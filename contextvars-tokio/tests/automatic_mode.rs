@@ -44,14 +44,14 @@ fn plain_spawn_inherits_a_copy_at_spawn_time() {
         rt.block_on(async {
             REQUEST.set(1);
             let child = tokio::spawn(async {
-                let inherited = *REQUEST.get();
+                let inherited = REQUEST.get();
                 REQUEST.set(2);
                 tokio::task::yield_now().await;
-                (inherited, *REQUEST.get())
+                (inherited, REQUEST.get())
             });
             REQUEST.set(3); // after the spawn: not seen by the child
             assert_eq!(child.await.unwrap(), (1, 2), "{flavor}");
-            assert_eq!(*REQUEST.get(), 3, "{flavor}: the child's set leaked");
+            assert_eq!(REQUEST.get(), 3, "{flavor}: the child's set leaked");
         });
         drop(rt);
         assert_eq!(contexts.live(), 0, "{flavor}");
@@ -73,7 +73,7 @@ fn many_plain_tasks_sharing_workers_see_only_their_own_values() {
                         REQUEST.set(mine);
                         let nap = xorshift(&mut rng) % 3;
                         tokio::time::sleep(Duration::from_micros(nap * 300)).await;
-                        if *REQUEST.get() != mine {
+                        if REQUEST.get() != mine {
                             mismatches.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -102,13 +102,13 @@ fn nested_spawns_inherit_from_their_direct_parent() {
         rt.block_on(async {
             REQUEST.set(10);
             let seen = tokio::spawn(async {
-                REQUEST.set(*REQUEST.get() + 1);
-                tokio::spawn(async { *REQUEST.get() }).await.unwrap()
+                REQUEST.set(REQUEST.get() + 1);
+                tokio::spawn(async { REQUEST.get() }).await.unwrap()
             })
             .await
             .unwrap();
             assert_eq!(seen, 11, "{flavor}");
-            assert_eq!(*REQUEST.get(), 10, "{flavor}");
+            assert_eq!(REQUEST.get(), 10, "{flavor}");
         });
         drop(rt);
         assert_eq!(contexts.live(), 0, "{flavor}");
@@ -200,7 +200,7 @@ fn set_survives_awaits_across_worker_migration() {
                 if std::thread::current().id() != start {
                     migrated = true;
                 }
-                assert_eq!(*REQUEST.get(), 5);
+                assert_eq!(REQUEST.get(), 5);
                 if migrated {
                     break;
                 }
@@ -222,7 +222,7 @@ fn join_set_and_library_spawns_are_covered() {
                 REQUEST.set(i);
                 set.spawn(async move {
                     tokio::task::yield_now().await;
-                    *REQUEST.get() == i
+                    REQUEST.get() == i
                 });
             }
             while let Some(ok) = set.join_next().await {

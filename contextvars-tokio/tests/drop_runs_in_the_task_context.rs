@@ -26,7 +26,7 @@ struct ReadOnDrop {
 
 impl Drop for ReadOnDrop {
     fn drop(&mut self) {
-        let _ = self.tx.send((self.label, OWNER.get_opt().map(|v| *v)));
+        let _ = self.tx.send((self.label, OWNER.get_opt()));
     }
 }
 
@@ -86,7 +86,7 @@ async fn aborted_task_drops_its_values_in_its_context() {
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
     assert_eq!(reports(&mut rx, 1).await, [("aborted", Some(7))]);
-    assert_eq!(*OWNER.get(), 1);
+    assert_eq!(OWNER.get(), 1);
 }
 on_both_runtimes!(aborted_task_drops_its_values_in_its_context);
 
@@ -148,7 +148,7 @@ async fn cancelled_join_set_tasks_drop_in_their_context() {
             ("shared context", Some(9))
         ]
     );
-    assert_eq!(*OWNER.get(), 1);
+    assert_eq!(OWNER.get(), 1);
 }
 on_both_runtimes!(cancelled_join_set_tasks_drop_in_their_context);
 
@@ -178,7 +178,7 @@ async fn panicking_task_drops_its_values_in_its_context() {
         reports(&mut rx, 2).await,
         [("held by the future", Some(7)), ("local", Some(7))]
     );
-    assert_eq!(*OWNER.get(), 1);
+    assert_eq!(OWNER.get(), 1);
 }
 on_both_runtimes!(panicking_task_drops_its_values_in_its_context);
 
@@ -206,7 +206,7 @@ async fn completed_future_is_dropped_in_its_context() {
     wrapped.as_mut().await;
     // Already dropped, inside the context, while the wrapper still lives.
     assert_eq!(rx.try_recv(), Ok(("awaited", Some(8))));
-    assert_eq!(*OWNER.get(), 1);
+    assert_eq!(OWNER.get(), 1);
 }
 on_both_runtimes!(completed_future_is_dropped_in_its_context);
 
@@ -275,7 +275,7 @@ async fn never_polled_future_is_dropped_in_its_context() {
             ("shared", Some(9))
         ]
     );
-    assert_eq!(*OWNER.get(), 3);
+    assert_eq!(OWNER.get(), 3);
 }
 on_both_runtimes!(never_polled_future_is_dropped_in_its_context);
 

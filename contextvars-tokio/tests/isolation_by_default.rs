@@ -59,7 +59,7 @@ impl Future for YieldOnce {
 }
 
 fn user() -> Option<String> {
-    USER.get_opt().map(|u| (*u).clone())
+    USER.get_opt()
 }
 
 // ---- the messages ----------------------------------------------------------
@@ -178,7 +178,7 @@ fn block_on_run_until_and_enter_are_refused(flavor: Flavor) {
         // A context of its own makes it writable.
         let seen = Context::new().run(|| {
             OTHER.set(4);
-            *OTHER.get()
+            OTHER.get()
         });
         assert_eq!(seen, 4);
     }
@@ -186,7 +186,7 @@ fn block_on_run_until_and_enter_are_refused(flavor: Flavor) {
         contextvars_tokio::spawn(async {
             std::thread::spawn(|| {
                 OTHER.set(5);
-                *OTHER.get()
+                OTHER.get()
             })
             .join()
             .expect("plain thread")
@@ -197,7 +197,7 @@ fn block_on_run_until_and_enter_are_refused(flavor: Flavor) {
     drop(rt);
     assert!(copy_context().is_empty());
     let token = OTHER.set(6);
-    assert_eq!(*OTHER.get(), 6);
+    assert_eq!(OTHER.get(), 6);
     OTHER.reset(&token).expect("reset");
 }
 
@@ -318,36 +318,36 @@ async fn scope_async_follows_the_with_block() {
     DEPTH.set(1);
     let (inside, spawned) = DEPTH
         .scope_async(2, async {
-            let first = *DEPTH.get();
+            let first = DEPTH.get();
             DEPTH.set(3);
             OTHER.set(7);
             YieldOnce::default().await;
-            let spawned = contextvars_tokio::spawn(async { *DEPTH.get() })
+            let spawned = contextvars_tokio::spawn(async { DEPTH.get() })
                 .await
                 .expect("task");
-            ((first, *DEPTH.get()), spawned)
+            ((first, DEPTH.get()), spawned)
         })
         .await;
     assert_eq!(inside, (2, 3));
     assert_eq!(spawned, 3);
-    assert_eq!(*DEPTH.get(), 1);
-    assert_eq!(*OTHER.get(), 7);
+    assert_eq!(DEPTH.get(), 1);
+    assert_eq!(OTHER.get(), 7);
     // Scopes nest.
     let nested = DEPTH
         .scope_async(10, async {
-            let outer = *DEPTH.get();
+            let outer = DEPTH.get();
             let inner = DEPTH
                 .scope_async(20, async {
                     YieldOnce::default().await;
-                    *DEPTH.get()
+                    DEPTH.get()
                 })
                 .await;
-            (outer, inner, *DEPTH.get())
+            (outer, inner, DEPTH.get())
         })
         .await;
     assert_eq!(nested, (10, 20, 10));
     // The closure form, in a task without a context of its own.
-    let sync = tokio::spawn(async { DEPTH.scope(5, || *DEPTH.get()) })
+    let sync = tokio::spawn(async { DEPTH.scope(5, || DEPTH.get()) })
         .await
         .expect("task");
     assert_eq!(sync, 5);
@@ -442,11 +442,11 @@ async fn join_branches_share_unless_wrapped() {
         OTHER.set(value);
         YieldOnce::default().await;
         YieldOnce::default().await;
-        *OTHER.get()
+        OTHER.get()
     }
     async fn read_later() -> Option<u32> {
         YieldOnce::default().await;
-        OTHER.get_opt().map(|v| *v)
+        OTHER.get_opt()
     }
     let shared = tokio::join!(set_then_read(1), read_later());
     assert_eq!(shared, (1, Some(1)));
@@ -456,6 +456,6 @@ async fn join_branches_share_unless_wrapped() {
         read_later().with_current_context()
     );
     assert_eq!(wrapped, (2, Some(0)));
-    assert_eq!(*OTHER.get(), 0);
+    assert_eq!(OTHER.get(), 0);
 }
 on_both_runtimes!(join_branches_share_unless_wrapped);

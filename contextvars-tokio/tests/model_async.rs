@@ -348,7 +348,7 @@ impl Task {
 
     fn check_get(&self, v: usize) {
         let expected = self.model_get(v);
-        let actual = var(v).try_get().ok().map(|x| *x);
+        let actual = var(v).try_get().ok();
         self.check(actual, expected, &format!("get({v})"));
         match (self.current().map.get(&v), expected) {
             (None, None) => self.event(Event::LookupError),
@@ -356,7 +356,7 @@ impl Task {
             _ => {}
         }
         if let Some(x) = expected {
-            self.check(*var(v).get(), x, &format!("get({v}) after try_get"));
+            self.check(var(v).get(), x, &format!("get({v}) after try_get"));
         }
     }
 
@@ -386,9 +386,7 @@ impl Task {
         self.check_saved();
         Outcome {
             who: self.who.clone(),
-            observed: (0..NVARS)
-                .map(|v| var(v).try_get().ok().map(|x| *x))
-                .collect(),
+            observed: (0..NVARS).map(|v| var(v).try_get().ok()).collect(),
             expected: (0..NVARS).map(|v| self.model_get(v)).collect(),
         }
     }

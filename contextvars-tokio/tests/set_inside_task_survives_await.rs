@@ -21,17 +21,17 @@ async fn set_survives_yield_sleep_and_join() {
     let task = contextvars_tokio::spawn(async {
         VALUE.set(1);
         tokio::task::yield_now().await;
-        assert_eq!(*VALUE.get(), 1);
+        assert_eq!(VALUE.get(), 1);
         tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(*VALUE.get(), 1);
+        assert_eq!(VALUE.get(), 1);
         VALUE.set(2);
         let other = contextvars_tokio::spawn(async {
             VALUE.set(3);
             tokio::task::yield_now().await;
-            *VALUE.get()
+            VALUE.get()
         });
         assert_eq!(other.await.expect("other"), 3);
-        *VALUE.get()
+        VALUE.get()
     });
     assert_eq!(task.await.expect("task"), 2);
     assert_eq!(VALUE.get_opt(), None);
@@ -102,17 +102,17 @@ async fn set_survives_worker_migration() {
             VALUE.set(attempt);
             let token = VALUE.set(attempt + 1000);
             let (moved, at_resume) = resume_on_another_worker(|| {
-                let seen = *VALUE.get();
+                let seen = VALUE.get();
                 let reset = VALUE.reset(&token);
-                (seen, reset, *VALUE.get(), copy_context().len())
+                (seen, reset, VALUE.get(), copy_context().len())
             })
             .await;
             if at_resume != (attempt + 1000, Ok(()), attempt, 1) {
                 wrong.push((attempt, at_resume));
             }
             tokio::task::yield_now().await;
-            if *VALUE.get() != attempt {
-                wrong.push((attempt, (*VALUE.get(), Ok(()), 0, 0)));
+            if VALUE.get() != attempt {
+                wrong.push((attempt, (VALUE.get(), Ok(()), 0, 0)));
             }
             if moved {
                 migrations += 1;
@@ -155,7 +155,7 @@ async fn concurrent_tasks_keep_their_values_across_migrations() {
                     });
                     rx.await.expect("sent");
                     tokio::task::yield_now().await;
-                    if *VALUE.get() != task * 100 + round {
+                    if VALUE.get() != task * 100 + round {
                         wrong += 1;
                     }
                 }
@@ -175,18 +175,18 @@ on_both_runtimes!(concurrent_tasks_keep_their_values_across_migrations);
 async fn set_survives_spawn_blocking_round_trip() {
     let task = contextvars_tokio::spawn(async {
         VALUE.set(7);
-        let seen_in_blocking = contextvars_tokio::spawn_blocking(|| *VALUE.get())
+        let seen_in_blocking = contextvars_tokio::spawn_blocking(|| VALUE.get())
             .await
             .expect("blocking");
         assert_eq!(seen_in_blocking, 7);
-        assert_eq!(*VALUE.get(), 7);
+        assert_eq!(VALUE.get(), 7);
         tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1)))
             .await
             .expect("blocking");
-        assert_eq!(*VALUE.get(), 7);
+        assert_eq!(VALUE.get(), 7);
         VALUE.set(8);
         tokio::task::spawn_blocking(|| ()).await.expect("blocking");
-        *VALUE.get()
+        VALUE.get()
     });
     assert_eq!(task.await.expect("task"), 8);
     assert_eq!(VALUE.get_opt(), None);

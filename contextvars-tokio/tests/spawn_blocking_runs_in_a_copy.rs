@@ -30,16 +30,16 @@ async fn to_thread_runs_in_a_copy() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let handle = contextvars_tokio::spawn_blocking(move || {
         go_rx.recv().expect("the caller signals");
-        let seen = *V.get();
+        let seen = V.get();
         V.set("worker");
         N.set(1);
-        (seen, *V.get(), copy_context().len())
+        (seen, V.get(), copy_context().len())
     });
     V.set("changed after the call");
     go_tx.send(()).expect("the closure waits");
     let seen = handle.await.expect("blocking");
     assert_eq!(seen, ("caller", "worker", 2));
-    assert_eq!(*V.get(), "changed after the call");
+    assert_eq!(V.get(), "changed after the call");
     assert_eq!(N.get_opt(), None);
 }
 on_both_runtimes!(to_thread_runs_in_a_copy);
@@ -52,13 +52,13 @@ async fn other_blocking_entry_points() {
     let handle = tokio::runtime::Handle::current();
     let mut set = contextvars_tokio::JoinSet::new();
     set.spawn_blocking(|| {
-        let seen = *V.get();
+        let seen = V.get();
         V.set("join set");
         seen
     });
     set.spawn_blocking_on(
         || {
-            let seen = *V.get();
+            let seen = V.get();
             V.set("join set on");
             seen
         },
@@ -67,7 +67,7 @@ async fn other_blocking_entry_points() {
     assert_eq!(set.join_all().await, ["caller", "caller"]);
     let on = contextvars_tokio::spawn_blocking_on(
         || {
-            let seen = *V.get();
+            let seen = V.get();
             V.set("on");
             seen
         },
@@ -76,12 +76,9 @@ async fn other_blocking_entry_points() {
     assert_eq!(on.await.expect("blocking"), "caller");
     let given = Context::new();
     given.run(|| N.set(5));
-    let with = contextvars_tokio::spawn_blocking_with_context(
-        || (V.get_opt().map(|v| *v), *N.get()),
-        given,
-    );
+    let with = contextvars_tokio::spawn_blocking_with_context(|| (V.get_opt(), N.get()), given);
     assert_eq!(with.await.expect("blocking"), (None, 5));
-    assert_eq!(*V.get(), "caller");
+    assert_eq!(V.get(), "caller");
     assert_eq!(N.get_opt(), None);
 }
 on_both_runtimes!(other_blocking_entry_points);
@@ -95,8 +92,8 @@ async fn run_in_executor_propagates_nothing() {
     N.set(3);
     let seen = tokio::task::spawn_blocking(|| {
         (
-            V.get_opt().map(|v| *v),
-            *N.get(),
+            V.get_opt(),
+            N.get(),
             copy_context().len(),
             N.try_set(4).err(),
         )
@@ -129,11 +126,7 @@ async fn blocking_pool_threads_keep_no_residue() {
         let (thread, seen) = tokio::task::spawn_blocking(|| {
             (
                 std::thread::current().id(),
-                (
-                    N.get_opt().map(|v| *v),
-                    V.get_opt().map(|v| *v),
-                    copy_context().len(),
-                ),
+                (N.get_opt(), V.get_opt(), copy_context().len()),
             )
         })
         .await
@@ -165,12 +158,12 @@ async fn block_in_place_shares_the_task_context() {
     let seen = contextvars_tokio::spawn(async {
         V.set("task");
         let seen = tokio::task::block_in_place(|| {
-            let seen = *V.get();
+            let seen = V.get();
             V.set("block_in_place");
             seen
         });
         tokio::task::yield_now().await;
-        (seen, *V.get())
+        (seen, V.get())
     })
     .await
     .expect("task");

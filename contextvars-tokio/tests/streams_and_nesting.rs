@@ -58,7 +58,7 @@ impl Stream for Counter {
         self.pending_once = true;
         let n = self.next;
         self.next += 1;
-        let seen = V.get_opt().map(|v| *v);
+        let seen = V.get_opt();
         V.set(n);
         Poll::Ready(Some((n, seen)))
     }
@@ -92,7 +92,7 @@ async fn with_context_stream_keeps_its_own_context() {
         items,
         [(0, Some(100)), (1, Some(0)), (2, Some(1)), (3, Some(2))]
     );
-    assert_eq!(*V.get(), 203);
+    assert_eq!(V.get(), 203);
     assert_eq!(stream.context().get(&V).as_deref(), Some(&3));
     assert_eq!(stream.size_hint(), (0, Some(0)));
 }
@@ -106,7 +106,7 @@ async fn unwrapped_stream_shares_the_callers_context() {
     let mut items = Vec::new();
     while let Some(item) = next(&mut stream).await {
         items.push(item);
-        assert_eq!(*V.get(), item.0, "the stream's set is the caller's");
+        assert_eq!(V.get(), item.0, "the stream's set is the caller's");
         V.set(200 + item.0);
     }
     assert_eq!(items, [(0, Some(100)), (1, Some(200)), (2, Some(201))]);
@@ -134,13 +134,13 @@ async fn stream_with_shared_context_and_in_a_task() {
             items.push(item);
             tokio::task::yield_now().await;
         }
-        assert_eq!(*V.get(), 60);
+        assert_eq!(V.get(), 60);
         items
     })
     .await
     .expect("task");
     assert_eq!(items, [(0, Some(50)), (1, Some(0)), (2, Some(1))]);
-    assert_eq!(*V.get(), 50);
+    assert_eq!(V.get(), 50);
 }
 on_both_runtimes!(stream_with_shared_context_and_in_a_task);
 
@@ -153,21 +153,21 @@ async fn nested_with_context_wrappers_are_isolated() {
         V.set(1);
         LABEL.set("outer");
         let inner = async {
-            let seen = (V.get_opt().map(|v| *v), *LABEL.get());
+            let seen = (V.get_opt(), LABEL.get());
             V.set(2);
             tokio::task::yield_now().await;
             LABEL.set("inner");
             tokio::task::yield_now().await;
-            (seen, *V.get(), *LABEL.get())
+            (seen, V.get(), LABEL.get())
         }
         .with_current_context();
         // Set after the inner wrapper was made: the inner copy predates it.
         LABEL.set("outer, later");
         let inner = inner.await;
-        let after_inner = (*V.get(), *LABEL.get());
+        let after_inner = (V.get(), LABEL.get());
 
         let empty = async {
-            let seen = (V.get_opt(), *LABEL.get());
+            let seen = (V.get_opt(), LABEL.get());
             V.set(3);
             seen
         }
@@ -179,16 +179,16 @@ async fn nested_with_context_wrappers_are_isolated() {
             async {
                 V.set(5);
                 tokio::task::yield_now().await;
-                *V.get()
+                V.get()
             }
             .with_current_context()
             .await
                 * 10
-                + *V.get()
+                + V.get()
         }
         .with_current_context()
         .await;
-        (inner, after_inner, empty, innermost, *V.get())
+        (inner, after_inner, empty, innermost, V.get())
     }
     .with_current_context();
     let (inner, after_inner, empty, innermost, last) = outer.await;
@@ -198,7 +198,7 @@ async fn nested_with_context_wrappers_are_isolated() {
     assert_eq!(innermost, 54);
     assert_eq!(last, 1);
     assert_eq!(V.get_opt(), None);
-    assert_eq!(*LABEL.get(), "default");
+    assert_eq!(LABEL.get(), "default");
 }
 on_both_runtimes!(nested_with_context_wrappers_are_isolated);
 
@@ -207,14 +207,14 @@ on_both_runtimes!(nested_with_context_wrappers_are_isolated);
 /// sets are the task's.
 async fn directly_awaited_future_shares_the_context() {
     async fn helper() -> Option<u32> {
-        let seen = V.get_opt().map(|v| *v);
+        let seen = V.get_opt();
         tokio::task::yield_now().await;
         V.set(8);
         seen
     }
     V.set(7);
     assert_eq!(helper().await, Some(7));
-    assert_eq!(*V.get(), 8);
+    assert_eq!(V.get(), 8);
 }
 on_both_runtimes!(directly_awaited_future_shares_the_context);
 
@@ -232,7 +232,7 @@ async fn join_branches(wrap: bool) -> (Option<u32>, &'static str) {
         while !a_has_set.load(Ordering::SeqCst) {
             tokio::task::yield_now().await;
         }
-        (V.get_opt().map(|v| *v), *LABEL.get())
+        (V.get_opt(), LABEL.get())
     };
     if wrap {
         tokio::join!(a.with_current_context(), b.with_current_context()).1
@@ -250,7 +250,7 @@ async fn join_branches_share_the_task_context_unless_wrapped() {
         (Some(1), "a"),
         "unwrapped branches share the task's context"
     );
-    assert_eq!((V.get_opt().map(|v| *v), *LABEL.get()), (Some(1), "a"));
+    assert_eq!((V.get_opt(), LABEL.get()), (Some(1), "a"));
 }
 on_both_runtimes!(join_branches_share_the_task_context_unless_wrapped);
 
@@ -260,10 +260,7 @@ async fn wrapped_join_branches_are_isolated() {
     V.set(9);
     let seen_by_b = join_branches(true).await;
     assert_eq!(seen_by_b, (Some(9), "default"));
-    assert_eq!(
-        (V.get_opt().map(|v| *v), *LABEL.get()),
-        (Some(9), "default")
-    );
+    assert_eq!((V.get_opt(), LABEL.get()), (Some(9), "default"));
 }
 on_both_runtimes!(wrapped_join_branches_are_isolated);
 
@@ -277,7 +274,7 @@ async fn select_branches_share_the_task_context_unless_wrapped() {
         _ = tokio::task::yield_now() => {}
     }
     assert_eq!(
-        V.get_opt().as_deref(),
+        V.get_opt().as_ref(),
         Some(&1),
         "the losing branch's set is the task's"
     );
@@ -290,7 +287,7 @@ async fn select_branches_share_the_task_context_unless_wrapped() {
         _ = tokio::task::yield_now() => {}
     }
     assert_eq!(
-        V.get_opt().as_deref(),
+        V.get_opt().as_ref(),
         Some(&1),
         "the wrapped branch's set leaked"
     );
@@ -298,16 +295,16 @@ async fn select_branches_share_the_task_context_unless_wrapped() {
     // The winning branch's set is also the task's, unless wrapped.
     let won = tokio::select! {
         biased;
-        v = async { V.set(3); tokio::task::yield_now().await; *V.get() } => v,
+        v = async { V.set(3); tokio::task::yield_now().await; V.get() } => v,
         _ = pending::<()>() => unreachable!("pending"),
     };
-    assert_eq!((won, *V.get()), (3, 3));
+    assert_eq!((won, V.get()), (3, 3));
     let won = tokio::select! {
         biased;
-        v = async { V.set(4); tokio::task::yield_now().await; *V.get() }.with_current_context() => v,
+        v = async { V.set(4); tokio::task::yield_now().await; V.get() }.with_current_context() => v,
         _ = pending::<()>() => unreachable!("pending"),
     };
-    assert_eq!((won, *V.get()), (4, 3));
+    assert_eq!((won, V.get()), (4, 3));
     assert_eq!(copy_context().len(), 1);
 }
 on_both_runtimes!(select_branches_share_the_task_context_unless_wrapped);

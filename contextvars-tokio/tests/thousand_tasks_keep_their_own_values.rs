@@ -25,10 +25,10 @@ async fn worker(task: u64) -> u64 {
         let value = task * ROUNDS + round;
         ROUND.set(value);
         random_pause(&mut rng).await;
-        if *ROUND.get() != value {
+        if ROUND.get() != value {
             mismatches += 1;
         }
-        if TASK.get_opt().as_deref() != Some(&task) {
+        if TASK.get_opt().as_ref() != Some(&task) {
             mismatches += 1;
         }
         if copy_context().len() != 2 {
@@ -64,7 +64,7 @@ async fn thousand_tasks_see_only_their_own_values() {
     assert_eq!(finished, TASKS);
     assert_eq!(mismatches, 0, "tasks saw values that were not their own");
     assert_eq!(TASK.get_opt(), None);
-    assert_eq!(*ROUND.get(), u64::MAX);
+    assert_eq!(ROUND.get(), u64::MAX);
     assert!(copy_context().is_empty());
 }
 on_both_runtimes!(thousand_tasks_see_only_their_own_values);
@@ -78,12 +78,12 @@ async fn thousand_tasks_inherit_the_value_current_at_spawn() {
         let mut rng = Rng::new(task ^ 0xABCD);
         let mut mismatches = 0;
         for round in 0..ROUNDS {
-            if TASK.get_opt().as_deref() != Some(&task) {
+            if TASK.get_opt().as_ref() != Some(&task) {
                 mismatches += 1;
             }
             ROUND.set(round);
             random_pause(&mut rng).await;
-            if *ROUND.get() != round {
+            if ROUND.get() != round {
                 mismatches += 1;
             }
         }
@@ -104,7 +104,7 @@ async fn thousand_tasks_inherit_the_value_current_at_spawn() {
         mismatches += handle.await.expect("task");
     }
     assert_eq!(mismatches, 0);
-    assert_eq!(*TASK.get(), u64::MAX);
+    assert_eq!(TASK.get(), u64::MAX);
     assert_eq!(ROUND.get_opt(), None);
 }
 on_both_runtimes!(thousand_tasks_inherit_the_value_current_at_spawn);

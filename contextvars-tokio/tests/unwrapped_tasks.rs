@@ -28,11 +28,7 @@ static DEFAULTED: ContextVar<u64> = ContextVar::with_default("defaulted", || 0);
 
 /// What a plain task reads: `SHARED`, `DEFAULTED` and the context's size.
 fn plain_view() -> (Option<u64>, u64, usize) {
-    (
-        SHARED.get_opt().map(|v| *v),
-        *DEFAULTED.get(),
-        copy_context().len(),
-    )
+    (SHARED.get_opt(), DEFAULTED.get(), copy_context().len())
 }
 
 /// 200 plain tasks read, across several yields, while 200 tasks spawned
@@ -72,7 +68,7 @@ async fn plain_task_spawned_by_a_task_with_a_context_inherits_nothing() {
     let seen = contextvars_tokio::spawn(async {
         SHARED.set(5);
         let plain = tokio::spawn(async { plain_view() }).await.expect("plain");
-        let propagated = contextvars_tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
+        let propagated = contextvars_tokio::spawn(async { SHARED.get_opt() })
             .await
             .expect("spawned");
         (plain, propagated)
@@ -150,7 +146,7 @@ async fn wrapped_future_inside_a_plain_task_can_set() {
                     tokio::task::yield_now().await;
                     DEFAULTED.set(i + 1);
                     tokio::task::yield_now().await;
-                    (*SHARED.get(), *DEFAULTED.get())
+                    (SHARED.get(), DEFAULTED.get())
                 }
                 .with_current_context()
                 .await;
@@ -191,7 +187,7 @@ fn unwrapped_main_future_cannot_set(flavor: Flavor) {
             SHARED.set(2);
         })
         .is_err();
-        let seen = tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
+        let seen = tokio::spawn(async { SHARED.get_opt() })
             .await
             .expect("plain task");
         (refused, panicked, seen)
@@ -204,10 +200,10 @@ fn unwrapped_main_future_cannot_set(flavor: Flavor) {
     let (own, seen) = rt.block_on(contextvars_tokio::root(async {
         SHARED.set(3);
         tokio::task::yield_now().await;
-        let seen = tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
+        let seen = tokio::spawn(async { SHARED.get_opt() })
             .await
             .expect("plain task");
-        (*SHARED.get(), seen)
+        (SHARED.get(), seen)
     }));
     assert_eq!((own, seen), (3, None));
     assert!(copy_context().is_empty());
@@ -215,7 +211,7 @@ fn unwrapped_main_future_cannot_set(flavor: Flavor) {
     // Outside of the runtime, the thread is a plain thread again: PEP 567's
     // per-thread semantics.
     let token = SHARED.set(4);
-    assert_eq!(*SHARED.get(), 4);
+    assert_eq!(SHARED.get(), 4);
     SHARED.reset(&token).expect("reset");
 }
 
@@ -244,7 +240,7 @@ async fn plain_local_tasks_polled_by_run_until_cannot_set() {
             let refused = tokio::task::spawn_local(async { SHARED.try_set(2).err() })
                 .await
                 .expect("local task");
-            let seen_by_next = tokio::task::spawn_local(async { SHARED.get_opt().map(|v| *v) })
+            let seen_by_next = tokio::task::spawn_local(async { SHARED.get_opt() })
                 .await
                 .expect("local task");
             (refused, seen_by_next)
@@ -263,7 +259,7 @@ async fn plain_local_tasks_polled_by_run_until_cannot_set() {
         "a plain local task saw another task's value"
     );
     assert_eq!(
-        *SHARED.get(),
+        SHARED.get(),
         1,
         "a plain local task wrote into the main future's context"
     );
@@ -282,7 +278,7 @@ fn plain_tasks_of_a_runtime_driven_inside_a_context(flavor: Flavor) {
             let refused = tokio::spawn(async { SHARED.try_set(2).err() })
                 .await
                 .expect("plain task");
-            let seen_by_next = tokio::spawn(async { SHARED.get_opt().map(|v| *v) })
+            let seen_by_next = tokio::spawn(async { SHARED.get_opt() })
                 .await
                 .expect("plain task");
             (refused, seen_by_next)

@@ -462,10 +462,10 @@ fn member_of(key: &str, value: &str, metadata: &str) -> Option<BaggageMember> {
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub fn current_otel_context() -> OtelContext {
     let mut cx = OtelContext::current();
-    if let Some(trace) = TRACE.get_opt() {
+    if let Some(trace) = TRACE.get_opt_arc() {
         cx = cx.with_remote_span_context(trace.to_span_context(true));
     }
-    if let Some(baggage) = BAGGAGE.get_opt() {
+    if let Some(baggage) = BAGGAGE.get_opt_arc() {
         cx = cx.with_baggage(OtelBaggage::from(&*baggage));
     }
     cx

@@ -266,7 +266,7 @@ impl PropagateLayer {
     /// ```
     pub fn inject(&self, headers: &mut HeaderMap) -> TraceContext {
         let config = &*self.config;
-        let outbound = match TRACE.get_opt() {
+        let outbound = match TRACE.get_opt_arc() {
             Some(trace) => trace.child(),
             None => TraceContext::new_root().with_flags(config.new_trace_flags),
         };
@@ -277,7 +277,7 @@ impl PropagateLayer {
             }
         }
         if !headers.contains_key(&config.request_id_header) {
-            if let Some(id) = REQUEST_ID.get_opt() {
+            if let Some(id) = REQUEST_ID.get_opt_arc() {
                 headers.insert(config.request_id_header.clone(), id.to_header_value());
             }
         }
@@ -305,7 +305,7 @@ impl PropagateLayer {
             Forward::All => &|_| true,
             Forward::Keys(keys) => &|key| keys.iter().any(|k| &**k == key),
         };
-        let Some(current) = BAGGAGE.get_opt() else {
+        let Some(current) = BAGGAGE.get_opt_arc() else {
             return out;
         };
         for member in current.iter() {

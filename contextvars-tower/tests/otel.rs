@@ -988,7 +988,7 @@ fn with_otel_context_sets_trace_and_baggage_in_a_copy() {
         let (trace, baggage) = with_otel_context(&opentelemetry::Context::new(), || {
             (TRACE.get(), BAGGAGE.get())
         });
-        assert_eq!(*trace, hop);
+        assert_eq!(trace, hop);
         assert_eq!(baggage.get("kept"), Some("1"));
     });
 }

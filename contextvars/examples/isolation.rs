@@ -33,7 +33,7 @@ fn worker(name: &'static str, start: Arc<Barrier>) -> usize {
         let id = format!("{name}-{round}");
         let token = REQUEST_ID.set(id.clone());
         std::thread::yield_now();
-        if *REQUEST_ID.get() != id || *USER.get() != name {
+        if REQUEST_ID.get() != id || USER.get() != name {
             cross_talk += 1;
         }
         REQUEST_ID
@@ -60,10 +60,10 @@ fn main() -> ExitCode {
     let cross_talk: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
 
     // The workers' sets stayed in their own copies.
-    let main_unchanged = *REQUEST_ID.get() == "main" && *USER.get() == "anonymous";
+    let main_unchanged = REQUEST_ID.get() == "main" && USER.get() == "anonymous";
     // A copy is a snapshot: later sets in the main context do not reach it.
     REQUEST_ID.set("main-later".to_string());
-    let snapshot_unchanged = snapshot.run(|| *REQUEST_ID.get() == "main");
+    let snapshot_unchanged = snapshot.run(|| REQUEST_ID.get() == "main");
     println!("[main] {}", log_line(1));
     println!("[main] snapshot taken before the threads: {snapshot:?}");
     println!("[main] current context now: {:?}", copy_context());

@@ -142,5 +142,5 @@
 //! ```
 //! use contextvars::ContextVar;
 //! let v: ContextVar<u32> = ContextVar::with_default("v", || 3);
-//! assert_eq!(*v.get(), 3);
+//! assert_eq!(v.get(), 3);
 //! ```

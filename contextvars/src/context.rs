@@ -48,10 +48,10 @@ impl<T: Any + Send + Sync + fmt::Debug> Value for T {}
 /// V.set("outer");
 /// let ctx = copy_context();
 /// ctx.run(|| {
-///     assert_eq!(*V.get(), "outer");
+///     assert_eq!(V.get(), "outer");
 ///     V.set("inner");
 /// });
-/// assert_eq!(*V.get(), "outer");
+/// assert_eq!(V.get(), "outer");
 /// assert_eq!(ctx.get(&V).as_deref(), Some(&"inner"));
 /// ```
 pub struct Context {
@@ -135,7 +135,7 @@ impl Context {
     /// let ctx = Context::new();
     /// let doubled = ctx.run(|| {
     ///     V.set(21);
-    ///     *V.get() * 2
+    ///     V.get() * 2
     /// });
     /// assert_eq!(doubled, 42);
     /// assert!(V.try_get().is_err());
@@ -224,7 +224,7 @@ impl Context {
     ///
     /// let mut request = child_context();
     /// request.run_mut(|| STEP.set(1));
-    /// request.run_mut(|| STEP.set(*STEP.get() + 1));
+    /// request.run_mut(|| STEP.set(STEP.get() + 1));
     /// assert_eq!(request.get(&STEP).as_deref(), Some(&2));
     /// ```
     #[inline]
@@ -302,7 +302,7 @@ impl Context {
     /// static REQUEST: ContextVar<u32> = ContextVar::new("request");
     ///
     /// REQUEST.set(7);
-    /// let job = copy_context().wrap(|| *REQUEST.get());
+    /// let job = copy_context().wrap(|| REQUEST.get());
     /// // Runs in the context captured above, on a thread that never set it.
     /// let seen = std::thread::spawn(job).join().unwrap();
     /// assert_eq!(seen, 7);
@@ -573,7 +573,7 @@ impl IntoIterator for &Context {
 /// let snapshot = copy_context();
 /// V.set(2);
 /// assert_eq!(snapshot.get(&V).as_deref(), Some(&1));
-/// snapshot.run(|| assert_eq!(*V.get(), 1));
+/// snapshot.run(|| assert_eq!(V.get(), 1));
 /// ```
 pub fn copy_context() -> Context {
     Context::from_map(current::snapshot())

@@ -144,12 +144,12 @@ pin_project! {
     /// async fn task() -> &'static str {
     ///     USER.set("task");
     ///     std::future::ready(()).await;
-    ///     *USER.get() // still "task" after the await
+    ///     USER.get() // still "task" after the await
     /// }
     ///
     /// USER.set("caller");
     /// assert_eq!(block_on(task().with_current_context()), "task");
-    /// assert_eq!(*USER.get(), "caller");
+    /// assert_eq!(USER.get(), "caller");
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct WithContext<F> {
@@ -427,7 +427,7 @@ pub trait FutureExt: Sized {
     ///
     /// let ctx = Arc::new(Context::new());
     /// for _ in 0..3 {
-    ///     block_on(async { HITS.set(*HITS.get() + 1); }.with_context(ctx.clone()));
+    ///     block_on(async { HITS.set(HITS.get() + 1); }.with_context(ctx.clone()));
     /// }
     /// assert_eq!(ctx.get(&HITS).as_deref(), Some(&3));
     /// ```
@@ -455,7 +455,7 @@ pub trait FutureExt: Sized {
     /// static V: ContextVar<&str> = ContextVar::new("v");
     ///
     /// V.set("before");
-    /// let fut = async { *V.get() }.with_current_context();
+    /// let fut = async { V.get() }.with_current_context();
     /// V.set("after");
     /// assert_eq!(block_on(fut), "before");
     /// ```

@@ -134,7 +134,7 @@ impl<T> Captured<T> {
     /// V.set(2);
     /// let job = Captured::new(20);
     /// V.set(3);
-    /// assert_eq!(job.run(|n| n + *V.get()), 22);
+    /// assert_eq!(job.run(|n| n + V.get()), 22);
     /// ```
     pub fn run<R>(self, f: impl FnOnce(T) -> R) -> R {
         let Captured { value, mut ctx } = self;

@@ -86,12 +86,12 @@
 //! static INDENT: ContextVar<usize> = ContextVar::with_default("indent", || 0);
 //!
 //! fn nested() -> usize {
-//!     let _guard = INDENT.set(*INDENT.get() + 4).into_guard();
-//!     *INDENT.get()
+//!     let _guard = INDENT.set(INDENT.get() + 4).into_guard();
+//!     INDENT.get()
 //! }
 //!
 //! assert_eq!(nested(), 4);
-//! assert_eq!(*INDENT.get(), 0);
+//! assert_eq!(INDENT.get(), 0);
 //! ```
 //!
 //! **Background work that inherits the caller's values**:
@@ -102,7 +102,7 @@
 //! static TRACE_ID: ContextVar<u128> = ContextVar::new("trace_id");
 //!
 //! TRACE_ID.set(0x4bf92f3577b34da6a3ce929d0e0e4736);
-//! let worker = contextvars::thread::spawn(|| *TRACE_ID.get());
+//! let worker = contextvars::thread::spawn(|| TRACE_ID.get());
 //! assert_eq!(worker.join().unwrap(), 0x4bf92f3577b34da6a3ce929d0e0e4736);
 //! ```
 //!
@@ -129,7 +129,7 @@
 //! | `ContextVar(name, default=d)` | [`ContextVar::with_default(name, \|\| d)`](ContextVar::with_default) |
 //! | (3.16 draft: per-variable inheritance) | [`ContextVar::builder(name).not_inherited().build()`](VarBuilder::not_inherited) |
 //! | `var.name` | [`var.name()`](ContextVar::name) |
-//! | `var.get()` | [`var.get()`](ContextVar::get) (panics) / [`var.try_get()`](ContextVar::try_get) (`Result`) / [`var.with(\|v\| …)`](ContextVar::with) (borrow) |
+//! | `var.get()` | [`var.get()`](ContextVar::get) → `T`, a clone (panics) / [`var.try_get()`](ContextVar::try_get) (`Result`) / [`var.with(\|v\| …)`](ContextVar::with) (borrow) / [`var.get_arc()`](ContextVar::get_arc) → the shared `Arc<T>` |
 //! | `var.get(default)` | [`var.get_or(default)`](ContextVar::get_or); `var.get(None)`: [`var.get_opt()`](ContextVar::get_opt) |
 //! | `var.set(value)` | [`var.set(value)`](ContextVar::set) → [`Token`]; [`var.set_arc(arc)`](ContextVar::set_arc) |
 //! | `var.reset(token)` | [`var.reset(&token)`](ContextVar::reset) → `Result<(), ResetError>` |

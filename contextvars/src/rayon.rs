@@ -57,12 +57,12 @@ impl Snapshot {
 /// let (a, b) = contextvars::rayon::join(
 ///     || {
 ///         USER.set("a"); // only in this closure's copy
-///         *USER.get()
+///         USER.get()
 ///     },
-///     || *USER.get(),
+///     || USER.get(),
 /// );
 /// assert_eq!((a, b), ("a", "ada"));
-/// assert_eq!(*USER.get(), "ada");
+/// assert_eq!(USER.get(), "ada");
 /// ```
 pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
@@ -99,7 +99,7 @@ where
 /// contextvars::rayon::scope(|s| {
 ///     for job in 0..4 {
 ///         JOB.set(job);
-///         s.spawn(|_| seen.lock().unwrap().push(*JOB.get()));
+///         s.spawn(|_| seen.lock().unwrap().push(JOB.get()));
 ///     }
 /// });
 /// let mut seen = seen.into_inner().unwrap();
@@ -130,9 +130,9 @@ where
 /// contextvars::rayon::scope(|s| {
 ///     LEVEL.set(1);
 ///     s.spawn(|s| {
-///         LEVEL.set(*LEVEL.get() + 1);
+///         LEVEL.set(LEVEL.get() + 1);
 ///         s.spawn(|_| {
-///             deepest.fetch_max(*LEVEL.get(), Ordering::Relaxed);
+///             deepest.fetch_max(LEVEL.get(), Ordering::Relaxed);
 ///         });
 ///     });
 /// });
@@ -179,7 +179,7 @@ impl<'scope> Scope<'_, 'scope> {
 /// static OFFSET: ContextVar<i32> = ContextVar::new("offset");
 ///
 /// OFFSET.set(100);
-/// let v: Vec<i32> = vec![1, 2, 3].into_par_iter().map_in_context(|x| x + *OFFSET.get()).collect();
+/// let v: Vec<i32> = vec![1, 2, 3].into_par_iter().map_in_context(|x| x + OFFSET.get()).collect();
 /// assert_eq!(v, [101, 102, 103]);
 /// ```
 pub trait ParallelIteratorExt: ParallelIterator {
@@ -199,7 +199,7 @@ pub trait ParallelIteratorExt: ParallelIterator {
     /// let out: Vec<u64> = (1..=4u64)
     ///     .into_par_iter()
     ///     .map_in_context(|x| {
-    ///         let scaled = x * *FACTOR.get();
+    ///         let scaled = x * FACTOR.get();
     ///         FACTOR.set(0); // only in this item's copy
     ///         scaled
     ///     })
@@ -234,7 +234,7 @@ pub trait ParallelIteratorExt: ParallelIterator {
     /// WEIGHT.set(2);
     /// let total = AtomicU64::new(0);
     /// (0..100u64).into_par_iter().for_each_in_context(|x| {
-    ///     total.fetch_add(x * *WEIGHT.get(), Ordering::Relaxed);
+    ///     total.fetch_add(x * WEIGHT.get(), Ordering::Relaxed);
     /// });
     /// assert_eq!(total.into_inner(), 9_900);
     /// ```

@@ -110,7 +110,7 @@ pin_project! {
     ///
     /// let scoped = USER.scope_async("ada", async {
     ///     std::future::ready(()).await;
-    ///     *USER.get()
+    ///     USER.get()
     /// });
     /// assert_eq!(block_on(scoped), "ada");
     /// assert!(USER.try_get().is_err());

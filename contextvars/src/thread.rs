@@ -38,12 +38,12 @@ use crate::context::{child_context, Context};
 ///
 /// USER.set("ada");
 /// let handle = contextvars::thread::spawn(|| {
-///     let seen = *USER.get();
+///     let seen = USER.get();
 ///     USER.set("bob"); // stays in the thread's copy
 ///     seen
 /// });
 /// assert_eq!(handle.join().unwrap(), "ada");
-/// assert_eq!(*USER.get(), "ada");
+/// assert_eq!(USER.get(), "ada");
 /// ```
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
@@ -69,7 +69,7 @@ where
 ///
 /// USER.set("ada");
 /// std::thread::scope(|s| {
-///     let handle = contextvars::thread::spawn_scoped(s, || *USER.get());
+///     let handle = contextvars::thread::spawn_scoped(s, || USER.get());
 ///     assert_eq!(handle.join().unwrap(), "ada");
 /// });
 /// ```
@@ -113,7 +113,7 @@ enum Start {
 ///     .name("worker".into())
 ///     .context(ctx.clone())
 ///     .spawn(|| {
-///         V.set(*V.get() + 1);
+///         V.set(V.get() + 1);
 ///     })
 ///     .unwrap();
 /// handle.join().unwrap();
@@ -184,7 +184,7 @@ impl Builder {
     ///
     /// static V: ContextVar<u8> = ContextVar::new("v");
     /// V.set(1);
-    /// let h = Builder::new().inherit().spawn(|| *V.get()).unwrap();
+    /// let h = Builder::new().inherit().spawn(|| V.get()).unwrap();
     /// assert_eq!(h.join().unwrap(), 1);
     /// ```
     pub fn inherit(mut self) -> Self {
@@ -273,7 +273,7 @@ impl Builder {
     /// V.set(5);
     /// let mut seen = 0;
     /// std::thread::scope(|s| {
-    ///     Builder::new().spawn_scoped(s, || seen = *V.get()).unwrap();
+    ///     Builder::new().spawn_scoped(s, || seen = V.get()).unwrap();
     /// });
     /// assert_eq!(seen, 5);
     /// ```

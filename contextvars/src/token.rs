@@ -109,9 +109,9 @@ impl<T> Token<T> {
     /// static V: ContextVar<u8> = ContextVar::with_default("v", || 42);
     /// {
     ///     let _guard = V.set(36).into_guard();
-    ///     assert_eq!(*V.get(), 36);
+    ///     assert_eq!(V.get(), 36);
     /// }
-    /// assert_eq!(*V.get(), 42);
+    /// assert_eq!(V.get(), 42);
     /// ```
     pub fn into_guard(self) -> TokenGuard<T> {
         TokenGuard {
@@ -270,7 +270,7 @@ impl<T> fmt::Debug for Untyped<'_, T> {
 ///     panic!("boom");
 /// });
 /// assert!(result.is_err());
-/// assert_eq!(*V.get(), 42);
+/// assert_eq!(V.get(), 42);
 /// ```
 #[must_use = "dropping the guard immediately resets the variable"]
 pub struct TokenGuard<T> {

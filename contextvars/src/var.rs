@@ -31,9 +31,10 @@ loom::lazy_static! {
 /// through a [`Context`](crate::Context), sees its own values.
 ///
 /// Values are stored once, behind an [`Arc`], and shared between copies of a
-/// context; the library never clones a `T`. [`get`](ContextVar::get) hands out
-/// an `Arc<T>`, [`with`](ContextVar::with) lends a `&T` without touching the
-/// reference count.
+/// context; the library itself never clones a `T`. Reading offers three
+/// forms: [`get`](ContextVar::get) returns a clone of the value (for
+/// `T: Clone`, like tokio's `LocalKey::get`), [`get_arc`](ContextVar::get_arc)
+/// the shared `Arc<T>`, and [`with`](ContextVar::with) lends a `&T`.
 ///
 /// `T` must be `Send + Sync` because contexts move between threads and copies
 /// of a context share values, and `Debug` so that a
@@ -113,7 +114,7 @@ impl<T> ContextVar<T> {
         /// use contextvars::ContextVar;
         ///
         /// static LEVEL: ContextVar<u8> = ContextVar::with_default("level", || 3);
-        /// assert_eq!(*LEVEL.get(), 3);
+        /// assert_eq!(LEVEL.get(), 3);
         /// ```
         pub fn with_default(name: &'static str, default: fn() -> T) -> Self {
             Self::builder(name).default(default).build()
@@ -220,13 +221,17 @@ impl<T> ContextVar<T> {
     }
 }
 
-impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
-    /// The value of the variable in the current context.
+impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
+    /// The value of the variable in the current context, by value (a clone).
     ///
     /// Falls back to the variable's default when the current context has no
     /// value for it.
     ///
-    /// Python: `var.get()`.
+    /// Python: `var.get()`. Like tokio's `LocalKey::get`, this returns a
+    /// clone: cheap for the small values context variables usually hold (a
+    /// number, an id, an `Arc`). For a value that is costly to clone, borrow
+    /// it with [`with`](ContextVar::with) or share it with
+    /// [`get_arc`](ContextVar::get_arc).
     ///
     /// # Panics
     ///
@@ -241,21 +246,18 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// use contextvars::ContextVar;
     ///
     /// static V: ContextVar<String> = ContextVar::with_default("v", || "none".into());
-    /// assert_eq!(*V.get(), "none");
+    /// assert_eq!(V.get(), "none");
     /// V.set("some".into());
-    /// assert_eq!(*V.get(), "some");
+    /// assert_eq!(V.get(), "some");
     /// ```
     #[track_caller]
     #[inline]
-    pub fn get(&self) -> Arc<T> {
-        match self.try_get() {
-            Ok(value) => value,
-            Err(err) => panic!("{err}"),
-        }
+    pub fn get(&self) -> T {
+        self.with(T::clone)
     }
 
-    /// The value of the variable in the current context, or its default, or
-    /// a [`LookupError`].
+    /// The value of the variable in the current context (a clone), or its
+    /// default, or a [`LookupError`].
     ///
     /// Python: `var.get()`, raising `LookupError`.
     ///
@@ -272,19 +274,15 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// static V: ContextVar<u32> = ContextVar::new("v");
     /// assert!(V.try_get().is_err());
     /// V.set(7);
-    /// assert_eq!(*V.try_get().unwrap(), 7);
+    /// assert_eq!(V.try_get(), Ok(7));
     /// ```
     #[inline]
-    pub fn try_get(&self) -> Result<Arc<T>, LookupError> {
-        match current::get(self.id()) {
-            Some(binding) => Ok(downcast(binding.into_value())),
-            None => self
-                .default_arc()
-                .ok_or_else(|| LookupError::here(self.name)),
-        }
+    pub fn try_get(&self) -> Result<T, LookupError> {
+        self.try_with(T::clone)
     }
 
-    /// The value of the variable in the current context, else `default`.
+    /// The value of the variable in the current context (a clone), else
+    /// `default`.
     ///
     /// A call-site default takes precedence over the variable's own default,
     /// as in Python's `var.get(default)`.
@@ -292,23 +290,20 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// # Examples
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use contextvars::ContextVar;
     ///
     /// static V: ContextVar<u32> = ContextVar::with_default("v", || 1);
-    /// assert_eq!(*V.get_or(Arc::new(2)), 2);
+    /// assert_eq!(V.get_or(2), 2);
     /// V.set(3);
-    /// assert_eq!(*V.get_or(Arc::new(2)), 3);
+    /// assert_eq!(V.get_or(2), 3);
     /// ```
-    pub fn get_or(&self, default: Arc<T>) -> Arc<T> {
-        match current::get(self.id()) {
-            Some(binding) => downcast(binding.into_value()),
-            None => default,
-        }
+    #[inline]
+    pub fn get_or(&self, default: T) -> T {
+        self.get_opt().unwrap_or(default)
     }
 
-    /// The value of the variable in the current context, if it has one,
-    /// ignoring the variable's default.
+    /// The value of the variable in the current context (a clone), if it
+    /// has one, ignoring the variable's default.
     ///
     /// This is Python's `var.get(None)` where `None` cannot be a value.
     ///
@@ -320,11 +315,117 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// static V: ContextVar<u32> = ContextVar::with_default("v", || 1);
     /// assert_eq!(V.get_opt(), None);
     /// V.set(3);
-    /// assert_eq!(V.get_opt().as_deref(), Some(&3));
+    /// assert_eq!(V.get_opt(), Some(3));
     /// ```
     #[inline]
-    pub fn get_opt(&self) -> Option<Arc<T>> {
+    pub fn get_opt(&self) -> Option<T> {
+        self.with_opt(T::clone)
+    }
+}
+
+impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
+    /// The value of the variable in the current context, shared: the
+    /// `Arc<T>` the context holds, or the variable's default.
+    ///
+    /// Python: `var.get()`, returning the very object the context holds.
+    /// Use it for values that are costly to clone or not `Clone`; for the
+    /// others [`get`](ContextVar::get) returns a plain `T`.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the [`LookupError`] message if the variable has neither a
+    /// value nor a default; see [`try_get_arc`](ContextVar::try_get_arc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use contextvars::ContextVar;
+    ///
+    /// static CONFIG: ContextVar<Vec<u8>> = ContextVar::new("config");
+    /// let shared = Arc::new(vec![1, 2, 3]);
+    /// CONFIG.set_arc(shared.clone());
+    /// assert!(Arc::ptr_eq(&CONFIG.get_arc(), &shared));
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn get_arc(&self) -> Arc<T> {
+        match self.try_get_arc() {
+            Ok(value) => value,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// The shared value of the variable in the current context, or its
+    /// default, or a [`LookupError`].
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] if the variable has no value in the current context and
+    /// no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<String> = ContextVar::new("v");
+    /// assert!(V.try_get_arc().is_err());
+    /// V.set("x".into());
+    /// assert_eq!(*V.try_get_arc().unwrap(), "x");
+    /// ```
+    #[inline]
+    pub fn try_get_arc(&self) -> Result<Arc<T>, LookupError> {
+        match self.get_opt_arc() {
+            Some(value) => Ok(value),
+            None => self
+                .default_arc()
+                .ok_or_else(|| LookupError::here(self.name)),
+        }
+    }
+
+    /// The shared value of the variable in the current context, else
+    /// `default`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<String> = ContextVar::with_default("v", || "own".into());
+    /// assert_eq!(*V.get_or_arc(Arc::new("call site".into())), "call site");
+    /// ```
+    #[inline]
+    pub fn get_or_arc(&self, default: Arc<T>) -> Arc<T> {
+        self.get_opt_arc().unwrap_or(default)
+    }
+
+    /// The shared value of the variable in the current context, if it has
+    /// one, ignoring the variable's default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    ///
+    /// static V: ContextVar<String> = ContextVar::with_default("v", || "own".into());
+    /// assert_eq!(V.get_opt_arc(), None);
+    /// V.set("x".into());
+    /// assert_eq!(V.get_opt_arc().as_deref().map(String::as_str), Some("x"));
+    /// ```
+    #[inline]
+    pub fn get_opt_arc(&self) -> Option<Arc<T>> {
         current::get(self.id()).map(|binding| downcast(binding.into_value()))
+    }
+
+    /// Calls `f` with a reference to the variable's value in the current
+    /// context, if it has one (ignoring the default).
+    #[inline]
+    fn with_opt<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let map = current::map_rc()?;
+        let binding = map.get(self.id())?;
+        Some(f(downcast_ref(binding)))
     }
 
     /// Calls `f` with a reference to the variable's value (or default) in
@@ -469,7 +570,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// static CONFIG: ContextVar<Vec<u8>> = ContextVar::new("config");
     /// let shared = Arc::new(vec![1, 2, 3]);
     /// CONFIG.set_arc(shared.clone());
-    /// assert!(Arc::ptr_eq(&CONFIG.get(), &shared));
+    /// assert!(Arc::ptr_eq(&CONFIG.get_arc(), &shared));
     /// ```
     #[track_caller]
     pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
@@ -517,7 +618,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// let t1 = V.set(1);
     /// let t2 = V.set(2);
     /// V.reset(&t2).unwrap();
-    /// assert_eq!(*V.get(), 1);
+    /// assert_eq!(V.get(), 1);
     /// V.reset(&t1).unwrap();
     /// assert!(V.try_get().is_err());
     /// assert_eq!(V.reset(&t1), Err(ResetError::AlreadyUsed));
@@ -548,9 +649,9 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// use contextvars::ContextVar;
     ///
     /// static DEPTH: ContextVar<u32> = ContextVar::with_default("depth", || 0);
-    /// let inner = DEPTH.scope(1, || *DEPTH.get());
+    /// let inner = DEPTH.scope(1, || DEPTH.get());
     /// assert_eq!(inner, 1);
-    /// assert_eq!(*DEPTH.get(), 0);
+    /// assert_eq!(DEPTH.get(), 0);
     /// ```
     pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
         let key = self.key();
@@ -644,7 +745,7 @@ fn refused(name: &'static str) -> ! {
 ///     .default(|| 1_000)
 ///     .not_inherited()
 ///     .build();
-/// assert_eq!(*BUDGET_MS.get(), 1_000);
+/// assert_eq!(BUDGET_MS.get(), 1_000);
 /// ```
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
@@ -663,7 +764,7 @@ impl<T> VarBuilder<T> {
     /// use contextvars::ContextVar;
     ///
     /// static V: ContextVar<u8> = ContextVar::builder("v").default(|| 3).build();
-    /// assert_eq!(*V.get(), 3);
+    /// assert_eq!(V.get(), 3);
     /// ```
     pub const fn default(self, default: fn() -> T) -> Self {
         VarBuilder {
@@ -697,7 +798,7 @@ impl<T> VarBuilder<T> {
     ///     .join()
     ///     .unwrap();
     /// assert_eq!(tx, None);
-    /// assert_eq!(request.as_deref(), Some(&2));
+    /// assert_eq!(request, Some(2));
     /// ```
     pub const fn not_inherited(self) -> Self {
         VarBuilder {

@@ -247,7 +247,7 @@ fn test_context_get_context_1() {
         GET_CONTEXT_1_V.set(1);
         let ctx: Context = copy_context();
         assert_eq!(ctx.get(&GET_CONTEXT_1_V).as_deref(), Some(&1));
-        assert_eq!(ctx.run(|| *GET_CONTEXT_1_V.get()), 1);
+        assert_eq!(ctx.run(|| GET_CONTEXT_1_V.get()), 1);
     });
 }
 
@@ -346,7 +346,7 @@ fn test_context_run_3() {
         assert_eq!(msg, "attempt to divide by zero");
 
         assert_eq!(RUN_3_V.get_opt(), None);
-        assert_eq!(ctx.try_run(|| *RUN_3_V.get()), Ok(1));
+        assert_eq!(ctx.try_run(|| RUN_3_V.get()), Ok(1));
     }
 }
 
@@ -372,7 +372,7 @@ fn test_context_run_4() {
             assert_eq!(RUN_4_VAR.get_opt(), None);
             RUN_4_VAR.set("spam");
             ctx2.run(func2);
-            assert_eq!(RUN_4_VAR.get_opt().as_deref(), Some(&"spam"));
+            assert_eq!(RUN_4_VAR.get_opt(), Some("spam"));
 
             let cur = copy_context();
             assert_eq!(cur.len(), 1);
@@ -418,11 +418,11 @@ fn test_context_run_6() {
     let ctx = Context::new();
 
     let fun = || {
-        assert_eq!(*RUN_6_C.get(), 0);
+        assert_eq!(RUN_6_C.get(), 0);
         assert_eq!(ctx.get(&RUN_6_C), None);
 
         RUN_6_C.set(42);
-        assert_eq!(*RUN_6_C.get(), 42);
+        assert_eq!(RUN_6_C.get(), 42);
         assert_eq!(ctx.get(&RUN_6_C).as_deref(), Some(&42));
     };
 
@@ -486,26 +486,26 @@ fn test_context_getset_1() {
         assert_eq!(c.get_opt(), None);
 
         let t0 = c.set(Int(42));
-        assert_eq!(*c.get(), Int(42));
-        assert_eq!(c.get_opt().as_deref(), Some(&Int(42)));
+        assert_eq!(c.get(), Int(42));
+        assert_eq!(c.get_opt().as_ref(), Some(&Int(42)));
         assert_eq!(t0.old_value(), None);
         assert!(t0.var().is(c));
         assert_eq!(t0.var(), c.key());
 
         let t = c.set(Str("spam"));
-        assert_eq!(*c.get(), Str("spam"));
-        assert_eq!(c.get_opt().as_deref(), Some(&Str("spam")));
+        assert_eq!(c.get(), Str("spam"));
+        assert_eq!(c.get_opt().as_ref(), Some(&Str("spam")));
         assert_eq!(t.old_value(), Some(&Int(42)));
         c.reset(&t).unwrap();
 
-        assert_eq!(*c.get(), Int(42));
-        assert_eq!(c.get_opt().as_deref(), Some(&Int(42)));
+        assert_eq!(c.get(), Int(42));
+        assert_eq!(c.get_opt().as_ref(), Some(&Int(42)));
 
         c.set(Str("spam2"));
         let err = c.reset(&t).unwrap_err();
         assert_eq!(err, ResetError::AlreadyUsed);
         assert!(err.to_string().contains("has already been used"), "{err}");
-        assert_eq!(*c.get(), Str("spam2"));
+        assert_eq!(c.get(), Str("spam2"));
 
         let ctx1 = copy_context();
         assert!(ctx1.contains(c));
@@ -569,7 +569,7 @@ fn test_context_getset_2() {
         assert_eq!(err, ResetError::WrongVar);
         assert!(err.to_string().contains("by a different"), "{err}");
 
-        assert_eq!(*GETSET_2_V1.get(), 42);
+        assert_eq!(GETSET_2_V1.get(), 42);
         assert_eq!(GETSET_2_V2.get_opt(), None);
         assert!(!t1.is_used());
 
@@ -602,7 +602,7 @@ fn test_context_getset_3() {
         let ctx = Context::new();
 
         let fun = || {
-            assert_eq!(*c.get(), Int(42));
+            assert_eq!(c.get(), Int(42));
             assert_eq!(ctx.get(c), None);
             assert_eq!(
                 ctx.get(c).unwrap_or_else(|| Arc::new(Str("spam"))),
@@ -645,7 +645,7 @@ fn test_context_getset_4() {
         assert_eq!(err, ResetError::WrongContext);
         assert!(err.to_string().contains("different Context"), "{err}");
 
-        assert_eq!(*GETSET_4_C.get(), 42);
+        assert_eq!(GETSET_4_C.get(), 42);
         assert_eq!(GETSET_4_C.get_opt(), None);
         assert_eq!(ctx.get(&GETSET_4_C).as_deref(), Some(&1));
         assert!(!tok.is_used());
@@ -670,17 +670,17 @@ static GETSET_5_C: ContextVar<Mutex<Vec<i32>>> =
 fn test_context_getset_5() {
     isolated(|| {
         GETSET_5_C.set(Mutex::new(Vec::new()));
-        let parent_value = GETSET_5_C.get();
+        let parent_value = GETSET_5_C.get_arc();
 
         let fun = || {
-            assert!(Arc::ptr_eq(&GETSET_5_C.get(), &parent_value));
+            assert!(Arc::ptr_eq(&GETSET_5_C.get_arc(), &parent_value));
             GETSET_5_C.set(Mutex::new(Vec::new()));
-            GETSET_5_C.get().lock().unwrap().push(42);
-            assert_eq!(*GETSET_5_C.get().lock().unwrap(), [42]);
+            GETSET_5_C.get_arc().lock().unwrap().push(42);
+            assert_eq!(*GETSET_5_C.get_arc().lock().unwrap(), [42]);
         };
 
         copy_context().run(fun);
-        assert_eq!(*GETSET_5_C.get().lock().unwrap(), Vec::<i32>::new());
+        assert_eq!(*GETSET_5_C.get_arc().lock().unwrap(), Vec::<i32>::new());
     });
 }
 
@@ -696,9 +696,9 @@ fn test_context_copy_1() {
     let c = &COPY_1_C;
 
     let ctx2_fun = || {
-        assert_eq!(*c.get(), 10);
+        assert_eq!(c.get(), 10);
         c.set(30);
-        assert_eq!(*c.get(), 30);
+        assert_eq!(c.get(), 30);
     };
 
     let ctx1_fun = || {
@@ -788,7 +788,7 @@ fn threads_1_sub(num: u64) -> u64 {
     for i in 0..10 {
         THREADS_1_CVAR.set(num + i);
         std::thread::sleep(random_sleep(&mut state));
-        assert_eq!(*THREADS_1_CVAR.get(), num + i);
+        assert_eq!(THREADS_1_CVAR.get(), num + i);
     }
     num
 }
@@ -818,7 +818,7 @@ static THREAD_INHERIT_CUSTOM: ContextVar<i32> = ContextVar::new("custom");
 
 /// Python's `run_context_none`: the value the thread sees, if any.
 fn thread_inherit_read() -> Option<i32> {
-    THREAD_INHERIT_CVAR.get_opt().map(|v| *v)
+    THREAD_INHERIT_CVAR.get_opt()
 }
 
 /// Python's `run_empty`: the thread's `get()` fails with `LookupError`.
@@ -863,7 +863,7 @@ fn test_context_thread_inherit() {
         custom_ctx.run(|| THREAD_INHERIT_CUSTOM.set(2));
         let handle = Builder::new()
             .context(custom_ctx.clone())
-            .spawn(|| *THREAD_INHERIT_CUSTOM.get())
+            .spawn(|| THREAD_INHERIT_CUSTOM.get())
             .unwrap();
         assert_eq!(handle.join().unwrap(), 2);
 
@@ -907,14 +907,14 @@ fn test_token_contextmanager_with_default() {
     let fun = || {
         {
             let _token = c.set(36).into_guard();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
         }
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
 
-        c.scope(36, || assert_eq!(*c.get(), 36));
+        c.scope(36, || assert_eq!(c.get(), 36));
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
     };
 
     ctx.run(fun);
@@ -935,7 +935,7 @@ fn test_token_contextmanager_without_default() {
     let fun = || {
         {
             let _token = c.set(36).into_guard();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
         }
 
         let msg = expect_panic(|| c.get());
@@ -963,7 +963,7 @@ fn test_token_contextmanager_on_exception() {
 
     let fun = || {
         let _token = c.set(36).into_guard();
-        assert_eq!(*c.get(), 36);
+        assert_eq!(c.get(), 36);
         std::panic::panic_any("custom exception");
     };
 
@@ -971,7 +971,7 @@ fn test_token_contextmanager_on_exception() {
     assert_eq!(msg, "custom exception");
 
     assert_eq!(ctx.get(c), None);
-    assert_eq!(ctx.run(|| *c.get()), 42);
+    assert_eq!(ctx.run(|| c.get()), 42);
 }
 
 static CM_REENTRANT_C: ContextVar<i32> = ContextVar::with_default("c", || 42);
@@ -995,7 +995,7 @@ fn test_token_contextmanager_reentrant() {
         let msg = expect_panic(|| {
             let outer = token.into_guard();
             {
-                assert_eq!(*c.get(), 36);
+                assert_eq!(c.get(), 36);
                 c.reset(outer.token()).unwrap();
             }
             drop(outer);
@@ -1003,7 +1003,7 @@ fn test_token_contextmanager_reentrant() {
         assert!(msg.starts_with("Token {"), "{msg}");
         assert!(msg.contains("has already been used once"), "{msg}");
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
     };
 
     ctx.run(fun);
@@ -1021,14 +1021,14 @@ fn test_token_contextmanager_multiple_c_set() {
     let fun = || {
         {
             let _token = c.set(36).into_guard();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
             c.set(24);
-            assert_eq!(*c.get(), 24);
+            assert_eq!(c.get(), 24);
             c.set(12);
-            assert_eq!(*c.get(), 12);
+            assert_eq!(c.get(), 12);
         }
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
     };
 
     ctx.run(fun);
@@ -1050,20 +1050,20 @@ fn test_token_contextmanager_with_explicit_reset_the_same_token() {
     let fun = || {
         let msg = expect_panic(|| {
             let token = c.set(36).into_guard();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
             c.reset(token.token()).unwrap();
 
-            assert_eq!(*c.get(), 42);
+            assert_eq!(c.get(), 42);
         });
         assert!(msg.starts_with("Token {"), "{msg}");
         assert!(msg.contains("has already been used once"), "{msg}");
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
 
         let guard = c.set(36).into_guard();
         c.reset(guard.token()).unwrap();
         assert_eq!(guard.reset(), Err(ResetError::AlreadyUsed));
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
     };
 
     ctx.run(fun);
@@ -1081,15 +1081,15 @@ fn test_token_contextmanager_with_explicit_reset_another_token() {
     let fun = || {
         {
             let _token = c.set(36).into_guard();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
 
             let token = c.set(24);
-            assert_eq!(*c.get(), 24);
+            assert_eq!(c.get(), 24);
             c.reset(&token).unwrap();
-            assert_eq!(*c.get(), 36);
+            assert_eq!(c.get(), 36);
         }
 
-        assert_eq!(*c.get(), 42);
+        assert_eq!(c.get(), 42);
     };
 
     ctx.run(fun);

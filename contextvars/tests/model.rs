@@ -28,7 +28,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 
 use contextvars::{
     child_context, copy_context, Context, ContextVar, EnterError, ResetError, Token, VarKey,
@@ -426,15 +426,11 @@ impl Harness {
             Op::Get(v) => self.check_get(v),
             Op::GetOpt(v) => {
                 let expected = self.model.lookup(v).map(|x| x.0);
-                assert_eq!(
-                    var(v).get_opt().as_deref().copied(),
-                    expected,
-                    "get_opt({v})"
-                );
+                assert_eq!(var(v).get_opt().as_ref().copied(), expected, "get_opt({v})");
             }
             Op::GetOr(v, d) => {
                 let expected = self.model.lookup(v).map_or(d, |x| x.0);
-                assert_eq!(*var(v).get_or(Arc::new(d)), expected, "get_or({v}, {d})");
+                assert_eq!(var(v).get_or(d), expected, "get_or({v}, {d})");
             }
             Op::InspectToken(t) => {
                 if !self.tokens.is_empty() {
@@ -543,7 +539,7 @@ impl Harness {
             Op::Scope(v, x, ref sub) => {
                 let mut token = self.model.set(v, x);
                 var(v).scope(x, || {
-                    assert_eq!(var(v).get_opt().as_deref(), Some(&x), "inside scope");
+                    assert_eq!(var(v).get_opt().as_ref(), Some(&x), "inside scope");
                     self.exec(sub);
                 });
                 let reset = self.model.reset(v, &mut token);
@@ -573,7 +569,7 @@ impl Harness {
         self.model.tokens.push(token);
         self.tokens.push(real);
         self.check_token(self.tokens.len() - 1);
-        assert_eq!(*var(v).get(), x);
+        assert_eq!(var(v).get(), x);
     }
 
     fn reset(&mut self, v: usize, t: usize) {
@@ -589,14 +585,14 @@ impl Harness {
     fn check_get(&self, v: usize) {
         let expected = self.model.get(v);
         match var(v).try_get() {
-            Ok(value) => assert_eq!(Some(*value), expected, "try_get({v})"),
+            Ok(value) => assert_eq!(Some(value), expected, "try_get({v})"),
             Err(err) => {
                 assert_eq!(expected, None, "try_get({v}) failed");
                 assert_eq!(err.name(), var(v).name());
             }
         }
         if let Some(x) = expected {
-            assert_eq!(*var(v).get(), x);
+            assert_eq!(var(v).get(), x);
             assert_eq!(var(v).with(|value| *value), x);
         }
     }

@@ -19,18 +19,18 @@ fn every_item_sees_the_caller_and_none_sees_another_item() {
         let leaks: usize = (0..10_000u64)
             .into_par_iter()
             .map_in_context(|i| {
-                let inherited = *REQUEST.get();
+                let inherited = REQUEST.get();
                 REQUEST.set(1_000_000 + i);
                 // Runs other items on this thread, nested inside this one:
                 // each enters and exits its own copy on top of this one's.
                 if i % 64 == 0 {
                     rayon::yield_local();
                 }
-                usize::from(inherited != 7 || *REQUEST.get() != 1_000_000 + i)
+                usize::from(inherited != 7 || REQUEST.get() != 1_000_000 + i)
             })
             .sum();
         assert_eq!(leaks, 0);
-        assert_eq!(*REQUEST.get(), 7);
+        assert_eq!(REQUEST.get(), 7);
     });
 }
 
@@ -65,10 +65,10 @@ fn join_and_scope_nest_and_copy_at_submission() {
     Context::new().run(|| {
         REQUEST.set(1);
         let (a, (b, c)) = contextvars::rayon::join(
-            || *REQUEST.get(),
+            || REQUEST.get(),
             || {
                 REQUEST.set(2);
-                contextvars::rayon::join(|| *REQUEST.get(), || *REQUEST.get())
+                contextvars::rayon::join(|| REQUEST.get(), || REQUEST.get())
             },
         );
         assert_eq!((a, b, c), (1, 2, 2));
@@ -78,9 +78,9 @@ fn join_and_scope_nest_and_copy_at_submission() {
             for job in 10..20u64 {
                 REQUEST.set(job);
                 s.spawn(|s| {
-                    let mine = *REQUEST.get();
+                    let mine = REQUEST.get();
                     // A nested spawn copies the spawning item's context.
-                    s.spawn(move |_| assert_eq!(*REQUEST.get(), mine));
+                    s.spawn(move |_| assert_eq!(REQUEST.get(), mine));
                     seen.lock().unwrap().insert(mine);
                 });
             }
@@ -88,7 +88,7 @@ fn join_and_scope_nest_and_copy_at_submission() {
         let seen = seen.into_inner().unwrap();
         assert_eq!(seen, (10..20).collect());
         // The scope closure ran in a copy too: its sets stayed there.
-        assert_eq!(*REQUEST.get(), 1);
+        assert_eq!(REQUEST.get(), 1);
     });
 }
 
@@ -98,11 +98,11 @@ fn not_inherited_variables_stay_with_the_caller() {
         SECRET.set(42);
         let seen: Vec<Option<u64>> = (0..4u64)
             .into_par_iter()
-            .map_in_context(|_| SECRET.get_opt().map(|v| *v))
+            .map_in_context(|_| SECRET.get_opt())
             .collect();
         assert_eq!(seen, [None; 4]);
         let (a, _) = contextvars::rayon::join(|| SECRET.get_opt(), || ());
         assert_eq!(a, None);
-        assert_eq!(*SECRET.get(), 42);
+        assert_eq!(SECRET.get(), 42);
     });
 }

@@ -79,7 +79,7 @@ fn a_task_without_a_context_cannot_set_in_the_threads_context() {
     assert_eq!(in_task, Err(SetError::NoTaskContext));
     // Outside of any task, the thread's own context is the caller's to use.
     assert_eq!(V.try_set(2).map(drop), Ok(()));
-    assert_eq!(*V.get(), 2);
+    assert_eq!(V.get(), 2);
 }
 
 #[test]

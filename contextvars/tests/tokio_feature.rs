@@ -33,7 +33,7 @@ fn refused_in_plain_tasks_and_block_on_allowed_in_own_contexts() {
                 async {
                     V.set(3);
                     tokio::task::yield_now().await;
-                    *V.get()
+                    V.get()
                 }
                 .with_context(Context::new()),
             )
@@ -51,7 +51,7 @@ fn refused_in_plain_tasks_and_block_on_allowed_in_own_contexts() {
         let own = rt.block_on(
             async {
                 V.set(4);
-                *V.get()
+                V.get()
             }
             .with_current_context(),
         );
@@ -59,7 +59,7 @@ fn refused_in_plain_tasks_and_block_on_allowed_in_own_contexts() {
     }
     // Outside of any runtime: a plain thread.
     let token = V.set(5);
-    assert_eq!(*V.get(), 5);
+    assert_eq!(V.get(), 5);
     V.reset(&token).expect("reset");
     assert!(copy_context().is_empty());
 }

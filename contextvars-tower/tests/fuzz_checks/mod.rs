@@ -525,9 +525,9 @@ impl Service<Request<()>> for Probe {
     fn call(&mut self, req: Request<()>) -> Self::Future {
         let extensions = req.extensions();
         ready(Ok(Response::new(Seen {
-            request_id: REQUEST_ID.get(),
-            trace: TRACE.get(),
-            baggage: BAGGAGE.get(),
+            request_id: REQUEST_ID.get_arc(),
+            trace: TRACE.get_arc(),
+            baggage: BAGGAGE.get_arc(),
             headers: req.headers().clone(),
             extensions: (
                 extensions.get().cloned(),

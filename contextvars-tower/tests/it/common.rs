@@ -178,11 +178,11 @@ pub(crate) fn report_request(out: &mut Report, headers: &HeaderMap, ext_id: &Req
     out.add("flags", trace.flags());
     out.add("tracestate", trace.trace_state());
     let baggage = BAGGAGE.get();
-    out.add("baggage", &*baggage);
+    out.add("baggage", &baggage);
     out.add("baggage_len", baggage.len());
     out.add(
         "scratch_before",
-        SCRATCH.get_opt().as_deref().map_or("-", String::as_str),
+        SCRATCH.get_opt().as_deref().unwrap_or("-"),
     );
 }
 

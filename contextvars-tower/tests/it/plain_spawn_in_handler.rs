@@ -35,7 +35,7 @@ async fn tag(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-fn shown(value: Option<std::sync::Arc<String>>) -> String {
+fn shown(value: Option<String>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 

@@ -55,7 +55,7 @@ fn run_tasks(dispatch: Dispatch) {
             handle.await.unwrap();
         }
         // Nothing the tasks set leaked into the root task.
-        assert_eq!(*REQUEST_ID.get(), "root");
+        assert_eq!(REQUEST_ID.get(), "root");
         assert!(TASK.try_get().is_err());
     }));
 }

@@ -51,7 +51,8 @@
 //! | operation | work | allocates |
 //! |---|---|---|
 //! | [`ContextVar::with`](crate::ContextVar::with) | thread-local access, a non-atomic `Rc` increment, lookup, type check | no |
-//! | [`ContextVar::get`](crate::ContextVar::get) | thread-local access, lookup, one atomic increment (the `Arc<T>` returned) | no |
+//! | [`ContextVar::get`](crate::ContextVar::get) | as `with`, then a clone of the value | only if `T::clone` does |
+//! | [`ContextVar::get_arc`](crate::ContextVar::get_arc) | thread-local access, lookup, one atomic increment (the `Arc<T>` returned) | no |
 //! | [`ContextVar::set`](crate::ContextVar::set) | the value's `Arc`, then an in-place insert if the current map is not shared, else a copy of the small vector or a path of the trie | the value's `Arc`, and the copy when shared |
 //! | [`ContextVar::reset`](crate::ContextVar::reset) | as `set`, restoring the old value or removing the key | only when the map is shared |
 //! | [`copy_context`](crate::copy_context), [`Context::copy`](crate::Context::copy) | one atomic increment of the map, a new context id (from a per-thread block) | no |

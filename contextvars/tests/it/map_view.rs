@@ -240,7 +240,7 @@ fn ten_thousand_vars_set_get_reset_and_snapshot_at_every_size() {
             .collect();
         assert_eq!(copy_context().len(), N);
         for (i, var) in vars.iter().enumerate() {
-            assert_eq!(*var.get(), i);
+            assert_eq!(var.get(), i);
         }
 
         // Overwrite every other variable, then undo.
@@ -248,14 +248,14 @@ fn ten_thousand_vars_set_get_reset_and_snapshot_at_every_size() {
             (0..N).step_by(2).map(|i| (i, vars[i].set(i + N))).collect();
         for (i, var) in vars.iter().enumerate() {
             let expected = if i % 2 == 0 { i + N } else { i };
-            assert_eq!(*var.get(), expected);
+            assert_eq!(var.get(), expected);
         }
         assert_eq!(copy_context().len(), N);
         for (i, token) in overwrites.iter().rev() {
             vars[*i].reset(token).unwrap();
         }
         for (i, var) in vars.iter().enumerate() {
-            assert_eq!(*var.get(), i);
+            assert_eq!(var.get(), i);
         }
 
         // Unset everything, newest first, snapshotting on the way down.

@@ -30,18 +30,15 @@ fn panic_in_run_restores_the_callers_context() {
     // The payload is the one the closure panicked with.
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(1)));
     // The caller's values are back, and nothing set inside leaked out.
-    assert_eq!(*A.get(), "caller");
+    assert_eq!(A.get(), "caller");
     assert!(B.try_get().is_err());
     // The context recorded the changes made before the panic (CPython keeps
     // them too)...
     assert_eq!(ctx.get(&A).as_deref(), Some(&"inside"));
     assert_eq!(ctx.get(&B).as_deref(), Some(&"inside"));
     // ...and was exited: it can be entered again, here and on another thread.
-    assert_eq!(
-        ctx.try_run(|| (*A.get(), *B.get())),
-        Ok(("inside", "inside"))
-    );
-    let elsewhere = std::thread::scope(|s| s.spawn(|| ctx.try_run(|| *B.get())).join().unwrap());
+    assert_eq!(ctx.try_run(|| (A.get(), B.get())), Ok(("inside", "inside")));
+    let elsewhere = std::thread::scope(|s| s.spawn(|| ctx.try_run(|| B.get())).join().unwrap());
     assert_eq!(elsewhere, Ok("inside"));
 }
 
@@ -64,20 +61,20 @@ fn panic_in_innermost_of_nested_runs_is_caught_in_the_middle() {
             .unwrap_err();
             assert_eq!(panic_message(&*err), "innermost");
             // Back in `middle`, as it was before the panicking run.
-            assert_eq!(*V.get(), 2);
+            assert_eq!(V.get(), 2);
             V.set(22);
-            *V.get()
+            V.get()
         });
         assert_eq!(seen_in_middle, 22);
-        *V.get()
+        V.get()
     });
 
     assert_eq!(seen_in_outer, 1);
-    assert_eq!(*V.get(), 0);
+    assert_eq!(V.get(), 0);
     assert_eq!(outer.get(&V).as_deref(), Some(&1));
     assert_eq!(middle.get(&V).as_deref(), Some(&22));
     assert_eq!(inner.get(&V).as_deref(), Some(&3));
-    assert_eq!(inner.try_run(|| *V.get()), Ok(3));
+    assert_eq!(inner.try_run(|| V.get()), Ok(3));
 }
 
 #[test]
@@ -105,15 +102,15 @@ fn panic_in_innermost_of_nested_runs_unwinds_through_every_level() {
     .unwrap_err();
 
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(3)));
-    assert_eq!(*V.get(), 0);
-    assert_eq!(*DEPTH.get(), 0);
+    assert_eq!(V.get(), 0);
+    assert_eq!(DEPTH.get(), 0);
     // Each level kept its own `set`; the guards of the outer two were reset
     // (in their own context), the unguarded set of the innermost was not.
     for (ctx, v, depth) in [(&outer, 1, None), (&middle, 2, None), (&inner, 3, Some(3))] {
         assert_eq!(ctx.get(&V).as_deref(), Some(&v));
         assert_eq!(ctx.get(&DEPTH).as_deref(), depth.as_ref());
         // None of them is left entered.
-        assert_eq!(ctx.try_run(|| *V.get()), Ok(v));
+        assert_eq!(ctx.try_run(|| V.get()), Ok(v));
     }
 }
 
@@ -134,10 +131,10 @@ fn panic_in_run_entered_from_a_with_closure_restores_the_callers_context() {
         })
         .unwrap_err();
         assert_eq!(panic_message(&*err), "in run");
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
         assert_eq!(caller_value, "caller");
     });
-    assert_eq!(*V.get(), "caller");
+    assert_eq!(V.get(), "caller");
     assert_eq!(ctx.get(&V).as_deref().map(String::as_str), Some("inside"));
     assert_eq!(ctx.try_run(|| V.get().len()), Ok("inside".len()));
 }
@@ -150,9 +147,9 @@ fn panic_inside_with_leaves_the_variable_usable() {
     let err = catch(|| V.with(|_| -> u32 { panic!("in with") })).unwrap_err();
     assert_eq!(panic_message(&*err), "in with");
     // The thread-local is not left borrowed: reads and writes still work.
-    assert_eq!(*V.get(), 1);
+    assert_eq!(V.get(), 1);
     V.set(2);
-    assert_eq!(*V.get(), 2);
+    assert_eq!(V.get(), 2);
 }
 
 #[test]
@@ -161,14 +158,14 @@ fn panic_in_scope_restores_the_value_and_propagates_the_payload() {
 
     let err = catch(|| {
         V.scope("scoped", || {
-            assert_eq!(*V.get(), "scoped");
+            assert_eq!(V.get(), "scoped");
             std::panic::panic_any(Payload(7))
         })
     })
     .unwrap_err();
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(7)));
     // Back to "no value" (so the default shows), not to the default as a value.
-    assert_eq!(*V.get(), "default");
+    assert_eq!(V.get(), "default");
     assert!(V.get_opt().is_none());
 
     V.set("outer");
@@ -180,7 +177,7 @@ fn panic_in_scope_restores_the_value_and_propagates_the_payload() {
     })
     .unwrap_err();
     assert_eq!(panic_message(&*err), "with a set inside");
-    assert_eq!(*V.get(), "outer");
+    assert_eq!(V.get(), "outer");
 }
 
 #[test]
@@ -198,7 +195,7 @@ fn panic_with_token_guards_alive_restores_every_value() {
     })
     .unwrap_err();
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(8)));
-    assert_eq!(*A.get(), 1);
+    assert_eq!(A.get(), 1);
     assert!(B.try_get().is_err());
 }
 
@@ -229,7 +226,7 @@ fn failing_guard_reset_during_a_panic_keeps_the_original_panic() {
     .unwrap_err();
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(10)));
     // The failed reset changed nothing, in either context.
-    assert_eq!(*V.get(), 5);
+    assert_eq!(V.get(), 5);
     assert_eq!(ctx.get(&V).as_deref(), Some(&1));
 }
 
@@ -247,7 +244,7 @@ fn guard_dropped_after_an_explicit_reset_panics_already_used() {
     let message = panic_message(&*err);
     assert!(message.contains("already been used"), "{message}");
     // The explicit reset happened once; the failing drop did nothing more.
-    assert_eq!(*V.get(), 1);
+    assert_eq!(V.get(), 1);
 }
 
 #[test]
@@ -260,7 +257,7 @@ fn guard_dropped_in_another_context_panics_and_changes_nothing() {
     let err = catch(move || drop(guard)).unwrap_err();
     let message = panic_message(&*err);
     assert!(message.contains("different Context"), "{message}");
-    assert_eq!(*V.get(), 1);
+    assert_eq!(V.get(), 1);
     assert_eq!(ctx.get(&V).as_deref(), Some(&2));
 }
 
@@ -299,13 +296,13 @@ fn try_run_on_a_context_entered_on_another_thread_is_already_entered() {
     let message = panic_message(&*err);
     assert!(message.contains("already entered"), "{message}");
     // The failed attempts left this thread's context alone.
-    assert_eq!(*V.get(), 100);
+    assert_eq!(V.get(), 100);
 
     release_tx.send(()).unwrap();
     worker.join().unwrap();
     // The worker exited, leaving its changes in the context.
-    assert_eq!(ctx.try_run(|| *V.get()), Ok(2));
-    assert_eq!(*V.get(), 100);
+    assert_eq!(ctx.try_run(|| V.get()), Ok(2));
+    assert_eq!(V.get(), 100);
 }
 
 #[test]
@@ -323,7 +320,7 @@ fn panic_in_a_thread_running_a_shared_context_exits_it() {
     let err = handle.join().unwrap_err();
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(11)));
     assert_eq!(ctx.get(&V).as_deref(), Some(&1));
-    assert_eq!(ctx.try_run(|| *V.get()), Ok(1));
+    assert_eq!(ctx.try_run(|| V.get()), Ok(1));
 }
 
 #[test]
@@ -337,7 +334,7 @@ fn panic_in_an_inheriting_thread_propagates_through_join() {
     });
     let err = handle.join().unwrap_err();
     assert_eq!(err.downcast_ref::<Payload>(), Some(&Payload(12)));
-    assert_eq!(*V.get(), 1);
+    assert_eq!(V.get(), 1);
 }
 
 #[test]

@@ -24,9 +24,9 @@ fn enter_and_exit_in_order_records_changes() {
         let inner = runtime::enter(Context::new()).unwrap();
         V.set("inner");
         let inner = inner.exit();
-        assert_eq!(*V.get(), "outer");
+        assert_eq!(V.get(), "outer");
         let outer = outer.exit();
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
         assert_eq!(inner.get(&V).as_deref(), Some(&"inner"));
         assert_eq!(outer.get(&V).as_deref(), Some(&"outer"));
     });
@@ -43,10 +43,10 @@ fn exiting_the_outer_first_panics_and_restores_the_caller() {
         let err = catch_unwind(AssertUnwindSafe(|| outer.exit())).unwrap_err();
         assert!(panic_message(&*err).contains("out of order"));
         // Both were exited: the caller's context is current again.
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
         // The inner one's later exit finds nothing to do, and does not panic.
         let inner = inner.exit();
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
         drop(inner);
     });
 }
@@ -66,12 +66,12 @@ fn an_entered_context_escaping_a_run_is_exited_with_it() {
         }))
         .unwrap_err();
         assert!(panic_message(&*err).contains("out of order"));
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
         // `ctx` is not left entered, and kept the changes made in it.
-        assert_eq!(ctx.try_run(|| *V.get()), Ok("in ctx"));
+        assert_eq!(ctx.try_run(|| V.get()), Ok("in ctx"));
         // The escaped guard's drop does nothing more.
         drop(escaped.take());
-        assert_eq!(*V.get(), "caller");
+        assert_eq!(V.get(), "caller");
     });
     assert_eq!(ctx.try_run(|| ()), Ok(()));
 }

@@ -64,22 +64,22 @@ struct Report {
 }
 
 fn observe(early_token: &Token<&'static str>, shared: &Context) -> Report {
-    let thread_value = WITH_DEFAULT.get_opt().map(|v| *v);
-    let get_with_default = *WITH_DEFAULT.get();
-    let try_get_no_default = NO_DEFAULT.try_get().map(|v| *v).map_err(|e| e.name());
-    let get_or = *NO_DEFAULT.get_or(Arc::new("given"));
+    let thread_value = WITH_DEFAULT.get_opt();
+    let get_with_default = WITH_DEFAULT.get();
+    let try_get_no_default = NO_DEFAULT.try_get().map_err(|e| e.name());
+    let get_or = NO_DEFAULT.get_or("given");
     let with = WITH_DEFAULT.with(|v| *v);
     let copy_len = copy_context().len();
 
     let late_token = NO_DEFAULT.set("late");
-    let after_late_set = NO_DEFAULT.get_opt().map(|v| *v);
+    let after_late_set = NO_DEFAULT.get_opt();
     let reset_late = NO_DEFAULT.reset(&late_token);
     let late_token_used = late_token.is_used();
-    let after_late_reset = NO_DEFAULT.get_opt().map(|v| *v);
+    let after_late_reset = NO_DEFAULT.get_opt();
 
     let inside_guard = {
         let _guard = NO_DEFAULT.set("guarded").into_guard();
-        NO_DEFAULT.get_opt().map(|v| *v)
+        NO_DEFAULT.get_opt()
     };
 
     let reset_early = NO_DEFAULT.reset(early_token);
@@ -236,7 +236,7 @@ fn crate_used_from_a_thread_local_destructor_follows_the_teardown_policy() {
         }
 
         // The failed `try_run` did not leave the context entered.
-        assert_eq!(shared.try_run(|| *NO_DEFAULT.get()), Ok("in shared"));
+        assert_eq!(shared.try_run(|| NO_DEFAULT.get()), Ok("in shared"));
     }
     assert!(
         !saw_teardown.is_empty(),

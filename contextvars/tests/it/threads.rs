@@ -26,14 +26,14 @@ fn each_thread_sees_only_its_own_values() {
         .map(|num| {
             let start = start.clone();
             contextvars::thread::spawn(move || {
-                let inherited = *CVAR.get();
+                let inherited = CVAR.get();
                 start.wait();
                 assert_eq!(inherited, u32::MAX, "inherited from the spawner");
                 let mut rng = Rng::new(u64::from(num));
                 for i in 0..10 {
                     CVAR.set(num * 100 + i);
                     std::thread::sleep(Duration::from_micros(rng.next() % 2_000));
-                    assert_eq!(*CVAR.get(), num * 100 + i);
+                    assert_eq!(CVAR.get(), num * 100 + i);
                 }
                 num
             })
@@ -41,7 +41,7 @@ fn each_thread_sees_only_its_own_values() {
         .collect();
     let results: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(results, (0..10).collect::<Vec<_>>());
-    assert_eq!(*CVAR.get(), u32::MAX);
+    assert_eq!(CVAR.get(), u32::MAX);
 }
 
 #[test]
@@ -61,12 +61,12 @@ fn copies_of_one_context_run_concurrently() {
             let (all_inside, all_set) = (all_inside.clone(), all_set.clone());
             std::thread::spawn(move || {
                 let result = copy.try_run(|| {
-                    assert_eq!(*V.get(), usize::MAX);
+                    assert_eq!(V.get(), usize::MAX);
                     // Every copy is entered at the same time.
                     all_inside.wait();
                     V.set(i);
                     all_set.wait();
-                    *V.get()
+                    V.get()
                 });
                 if result.is_err() {
                     all_inside.wait();
@@ -109,7 +109,7 @@ fn shared_context_is_entered_by_one_thread_at_a_time() {
                         );
                         // A read-modify-write spread over a yield: two
                         // threads inside at once would lose updates.
-                        let n = *COUNTER.get();
+                        let n = COUNTER.get();
                         std::thread::yield_now();
                         COUNTER.set(n + 1);
                         inside.fetch_sub(1, Ordering::SeqCst);
@@ -158,7 +158,7 @@ fn read_only_runs_of_a_shared_context_keep_the_writers_changes() {
                 let mut entered = 0;
                 while entered < ENTRIES {
                     let result = ctx.try_run(|| {
-                        let n = *COUNTER.get();
+                        let n = COUNTER.get();
                         std::thread::yield_now();
                         if i < WRITERS {
                             COUNTER.set(n + 1);
@@ -167,7 +167,7 @@ fn read_only_runs_of_a_shared_context_keep_the_writers_changes() {
                             let token = SCRATCH.set(i);
                             SCRATCH.reset(&token).unwrap();
                         }
-                        assert!(*COUNTER.get() >= n);
+                        assert!(COUNTER.get() >= n);
                     });
                     match result {
                         Ok(()) => entered += 1,
@@ -198,23 +198,23 @@ fn spawn_inherits_a_copy_taken_at_spawn() {
     let handle = contextvars::thread::spawn(move || {
         // Wait until the spawner has changed its value.
         go_rx.recv().unwrap();
-        let seen = *V.get();
+        let seen = V.get();
         V.set("child");
         CHILD_ONLY.set("child");
         set_tx.send(()).unwrap();
         // Wait until the spawner has looked, then look again.
         checked_rx.recv().unwrap();
-        (seen, *V.get())
+        (seen, V.get())
     });
     V.set("after spawn");
     go_tx.send(()).unwrap();
     set_rx.recv().unwrap();
     // The child's changes are made, and not visible here.
-    assert_eq!(*V.get(), "after spawn");
+    assert_eq!(V.get(), "after spawn");
     assert!(CHILD_ONLY.try_get().is_err());
     checked_tx.send(()).unwrap();
     assert_eq!(handle.join().unwrap(), ("before spawn", "child"));
-    assert_eq!(*V.get(), "after spawn");
+    assert_eq!(V.get(), "after spawn");
     assert!(CHILD_ONLY.try_get().is_err());
 }
 
@@ -237,16 +237,16 @@ fn builder_empty_starts_with_no_values() {
     let handle = Builder::new()
         .empty()
         .spawn(|| {
-            let seen = (V.try_get().is_err(), *D.get(), copy_context().len());
+            let seen = (V.try_get().is_err(), D.get(), copy_context().len());
             V.set("child");
             seen
         })
         .unwrap();
     assert_eq!(handle.join().unwrap(), (true, "default", 0));
-    assert_eq!(*V.get(), "spawner");
+    assert_eq!(V.get(), "spawner");
 
     // `inherit` undoes `empty`.
-    let handle = Builder::new().empty().inherit().spawn(|| *V.get()).unwrap();
+    let handle = Builder::new().empty().inherit().spawn(|| V.get()).unwrap();
     assert_eq!(handle.join().unwrap(), "spawner");
 }
 
@@ -263,7 +263,7 @@ fn builder_context_records_the_threads_changes() {
             .name(format!("shared-{expected}"))
             .context(ctx.clone())
             .spawn(move || {
-                let seen = *V.get();
+                let seen = V.get();
                 V.set(seen + 1);
                 ADDED.set("by a thread");
                 seen
@@ -273,14 +273,14 @@ fn builder_context_records_the_threads_changes() {
     }
     assert_eq!(ctx.get(&V).as_deref(), Some(&4));
     assert_eq!(ctx.get(&ADDED).as_deref(), Some(&"by a thread"));
-    assert_eq!(*V.get(), 100);
+    assert_eq!(V.get(), 100);
     assert!(ADDED.try_get().is_err());
 
     // A context given by value works too; its changes are then unobservable
     // from outside, but the thread runs in it.
     let owned = Context::new();
     owned.run(|| V.set(7));
-    let handle = Builder::new().context(owned).spawn(|| *V.get()).unwrap();
+    let handle = Builder::new().context(owned).spawn(|| V.get()).unwrap();
     assert_eq!(handle.join().unwrap(), 7);
 }
 
@@ -319,7 +319,7 @@ fn second_thread_in_an_entered_shared_context_panics_without_running() {
     release_tx.send(()).unwrap();
     first.join().unwrap();
     assert_eq!(ctx.get(&V).as_deref(), Some(&2));
-    assert_eq!(ctx.try_run(|| *V.get()), Ok(2));
+    assert_eq!(ctx.try_run(|| V.get()), Ok(2));
 }
 
 #[test]
@@ -380,17 +380,17 @@ fn spawn_scoped_inherits_a_copy_taken_at_spawn() {
         let handle = contextvars::thread::spawn_scoped(s, move || {
             go_rx.recv().unwrap();
             // Borrows from the enclosing stack frame.
-            seen.push(*V.get());
+            seen.push(V.get());
             V.set("child");
-            *V.get()
+            V.get()
         });
         V.set("after spawn");
         go_tx.send(()).unwrap();
         assert_eq!(handle.join().unwrap(), "child");
-        assert_eq!(*V.get(), "after spawn");
+        assert_eq!(V.get(), "after spawn");
     });
     assert_eq!(seen, ["before spawn"]);
-    assert_eq!(*V.get(), "after spawn");
+    assert_eq!(V.get(), "after spawn");
 }
 
 #[test]
@@ -403,7 +403,7 @@ fn builder_spawn_scoped_honours_the_start_context() {
     let local = String::from("borrowed");
     std::thread::scope(|s| {
         let inherit = Builder::new()
-            .spawn_scoped(s, || (*V.get(), local.as_str()))
+            .spawn_scoped(s, || (V.get(), local.as_str()))
             .unwrap();
         let empty = Builder::new()
             .empty()
@@ -412,7 +412,7 @@ fn builder_spawn_scoped_honours_the_start_context() {
         let given = Builder::new()
             .context(shared.clone())
             .spawn_scoped(s, || {
-                let seen = *V.get();
+                let seen = V.get();
                 V.set("changed by a scoped thread");
                 seen
             })
@@ -425,7 +425,7 @@ fn builder_spawn_scoped_honours_the_start_context() {
         shared.get(&V).as_deref(),
         Some(&"changed by a scoped thread")
     );
-    assert_eq!(*V.get(), "spawner");
+    assert_eq!(V.get(), "spawner");
 }
 
 #[test]

@@ -71,12 +71,12 @@ impl Drop for Probe {
     fn drop(&mut self) {
         let written = self.write.and_then(|w| {
             WRITTEN.set(w);
-            WRITTEN.get_opt().map(|w| *w)
+            WRITTEN.get_opt()
         });
         let dropped = Dropped {
             tag: self.tag,
-            observed: *OBSERVED.get(),
-            plain: PLAIN.try_get().ok().map(|p| *p),
+            observed: OBSERVED.get(),
+            plain: PLAIN.try_get().ok(),
             holder: HOLDER.try_with(|p| p.tag).ok(),
             written,
         };
@@ -117,7 +117,7 @@ fn value_overwritten_by_set_is_dropped_after_the_set() {
                 written: Some("from first"),
             }]
         );
-        assert_eq!(*WRITTEN.get(), "from first");
+        assert_eq!(WRITTEN.get(), "from first");
 
         // While the token is alive the replaced value is kept, as Python's
         // `Token.old_value` keeps it.
@@ -152,7 +152,7 @@ fn value_removed_by_reset_is_dropped_after_the_reset() {
             written: Some("from only"),
         }]
     );
-    assert_eq!(*WRITTEN.get(), "from only");
+    assert_eq!(WRITTEN.get(), "from only");
 
     // Reset to an older value: the probe sees the restored value.
     let _keep = HOLDER.set(Probe::new("older", &log));
@@ -190,7 +190,7 @@ fn values_of_a_dropped_context_see_the_context_that_drops_it() {
             written: Some("from ctx's probe"),
         }]
     );
-    assert_eq!(*WRITTEN.get(), "from ctx's probe");
+    assert_eq!(WRITTEN.get(), "from ctx's probe");
 
     // A context dropped inside another context's `run` sees that one.
     let doomed = Context::new();
@@ -231,7 +231,7 @@ fn value_released_when_a_context_exits_sees_the_restored_callers_context() {
             written: Some("from stale"),
         }]
     );
-    assert_eq!(*WRITTEN.get(), "from stale");
+    assert_eq!(WRITTEN.get(), "from stale");
     assert_eq!(ctx.get(&WRITTEN), None);
     assert_eq!(ctx.get(&HOLDER).map(|p| p.tag), Some("fresh"));
 }
@@ -254,7 +254,7 @@ impl Drop for EntersOnDrop {
         // Entering first: if the context were still entered this fails
         // without touching the context's lock, so that a drop made under that
         // lock shows up as a failure rather than a deadlock.
-        let entered = self.ctx.try_run(|| OBSERVED.get_opt().map(|v| *v));
+        let entered = self.ctx.try_run(|| OBSERVED.get_opt());
         let view = entered
             .is_ok()
             .then(|| self.ctx.get(&OBSERVED).map(|v| *v))
@@ -336,7 +336,7 @@ fn values_left_in_an_inheriting_threads_context_are_dropped_when_it_returns() {
     let handle = contextvars::thread::spawn({
         let log = log.clone();
         move || {
-            assert_eq!(*OBSERVED.get(), "spawner");
+            assert_eq!(OBSERVED.get(), "spawner");
             PLAIN.set("thread");
             HOLDER.set(Probe::writing("thread", "from thread", &log));
         }
@@ -381,7 +381,7 @@ fn value_replaced_inside_with_is_dropped_after_with_returns() {
             written: Some("from old"),
         }]
     );
-    assert_eq!(*WRITTEN.get(), "from old");
+    assert_eq!(WRITTEN.get(), "from old");
 }
 
 #[test]
@@ -391,7 +391,7 @@ fn value_reset_inside_with_outlives_the_borrow() {
 
     HOLDER.with(|borrowed| {
         HOLDER.reset(&token).unwrap();
-        assert!(HOLDER.try_get().is_err());
+        assert!(HOLDER.try_get_arc().is_err());
         // No context holds the value any more; the reader does.
         assert_eq!(take(&log), []);
         assert_eq!(borrowed.tag, "borrowed");
@@ -423,7 +423,7 @@ fn value_of_another_variable_dropped_inside_with_sees_the_current_context() {
             }]
         );
         assert_eq!(held.tag, "held");
-        assert_eq!(*WRITTEN.get(), "from second");
+        assert_eq!(WRITTEN.get(), "from second");
     });
     assert_eq!(take(&log), []);
 }
@@ -440,8 +440,8 @@ fn with_closure_can_set_variables_and_enter_contexts() {
         V.set("replaced".to_string());
         W.set(1);
         assert_eq!(v, "original");
-        assert_eq!(*V.get(), "replaced");
-        assert_eq!(*W.get(), 1);
+        assert_eq!(V.get(), "replaced");
+        assert_eq!(W.get(), 1);
 
         // Enter a context, read and write there.
         let inner = ctx.run(|| {
@@ -450,7 +450,7 @@ fn with_closure_can_set_variables_and_enter_contexts() {
             V.with(|in_ctx| in_ctx.clone())
         });
         assert_eq!(inner, "in ctx");
-        assert_eq!(*V.get(), "replaced");
+        assert_eq!(V.get(), "replaced");
 
         // Nested readers, each with a write.
         V.with(|replaced| {
@@ -467,8 +467,8 @@ fn with_closure_can_set_variables_and_enter_contexts() {
         v.clone()
     });
     assert_eq!(returned, "original");
-    assert_eq!(*V.get(), "again");
-    assert_eq!(*W.get(), 2);
+    assert_eq!(V.get(), "again");
+    assert_eq!(W.get(), 2);
     assert_eq!(ctx.get(&V).as_deref().map(String::as_str), Some("in ctx"));
     assert_eq!(ctx.get(&W), None);
 }
