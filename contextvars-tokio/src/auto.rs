@@ -58,7 +58,7 @@ thread_local! {
 ///     .install(tokio::runtime::Builder::new_multi_thread().worker_threads(2))
 ///     .build()
 ///     .unwrap();
-/// rt.block_on(async {
+/// rt.block_on(contextvars_tokio::root(async {
 ///     USER.set("main");
 ///     // A plain tokio::spawn: no wrapper, yet the task has its own copy.
 ///     let task = tokio::spawn(async {
@@ -69,7 +69,7 @@ thread_local! {
 ///     });
 ///     assert_eq!(task.await.unwrap(), ("main", "task"));
 ///     assert_eq!(USER.get(), "main");
-/// });
+/// }));
 /// drop(rt);
 /// assert_eq!(contexts.live(), 0);
 /// ```
@@ -172,10 +172,10 @@ impl TaskContexts {
     ///     .on_task_terminate(move |meta| c4.on_task_terminate(meta))
     ///     .build()
     ///     .unwrap();
-    /// rt.block_on(async {
+    /// rt.block_on(contextvars_tokio::root(async {
     ///     V.set(7);
     ///     assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), 7);
-    /// });
+    /// }));
     /// assert!(polls.load(Ordering::Relaxed) >= 1);
     /// assert_eq!(contexts.live(), 0);
     /// ```
@@ -325,10 +325,10 @@ pub trait RuntimeBuilderExt {
     ///     .inherit_context()
     ///     .build()
     ///     .unwrap();
-    /// rt.block_on(async {
+    /// rt.block_on(contextvars_tokio::root(async {
     ///     V.set(1);
     ///     assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), 1);
-    /// });
+    /// }));
     /// ```
     fn inherit_context(&mut self) -> &mut Self;
 }

@@ -41,7 +41,7 @@ fn xorshift(state: &mut u64) -> u64 {
 #[test]
 fn plain_spawn_inherits_a_copy_at_spawn_time() {
     for (flavor, rt, contexts) in runtimes() {
-        rt.block_on(async {
+        rt.block_on(contextvars_tokio::root(async {
             REQUEST.set(1);
             let child = tokio::spawn(async {
                 let inherited = REQUEST.get();
@@ -52,7 +52,7 @@ fn plain_spawn_inherits_a_copy_at_spawn_time() {
             REQUEST.set(3); // after the spawn: not seen by the child
             assert_eq!(child.await.unwrap(), (1, 2), "{flavor}");
             assert_eq!(REQUEST.get(), 3, "{flavor}: the child's set leaked");
-        });
+        }));
         drop(rt);
         assert_eq!(contexts.live(), 0, "{flavor}");
     }
@@ -62,7 +62,7 @@ fn plain_spawn_inherits_a_copy_at_spawn_time() {
 fn many_plain_tasks_sharing_workers_see_only_their_own_values() {
     for (flavor, rt, contexts) in runtimes() {
         let mismatches = Arc::new(AtomicUsize::new(0));
-        rt.block_on(async {
+        rt.block_on(contextvars_tokio::root(async {
             let mut handles = Vec::new();
             for task in 0..500u64 {
                 let mismatches = mismatches.clone();
@@ -86,7 +86,7 @@ fn many_plain_tasks_sharing_workers_see_only_their_own_values() {
                 REQUEST.try_get().is_err(),
                 "{flavor}: a task's set leaked to main"
             );
-        });
+        }));
         assert_eq!(mismatches.load(Ordering::Relaxed), 0, "{flavor}");
         // A worker releases a finished task's context in its after-poll hook,
         // which may run just after the task's output reached its awaiter:
@@ -99,7 +99,7 @@ fn many_plain_tasks_sharing_workers_see_only_their_own_values() {
 #[test]
 fn nested_spawns_inherit_from_their_direct_parent() {
     for (flavor, rt, contexts) in runtimes() {
-        rt.block_on(async {
+        rt.block_on(contextvars_tokio::root(async {
             REQUEST.set(10);
             let seen = tokio::spawn(async {
                 REQUEST.set(REQUEST.get() + 1);
@@ -109,7 +109,7 @@ fn nested_spawns_inherit_from_their_direct_parent() {
             .unwrap();
             assert_eq!(seen, 11, "{flavor}");
             assert_eq!(REQUEST.get(), 10, "{flavor}");
-        });
+        }));
         drop(rt);
         assert_eq!(contexts.live(), 0, "{flavor}");
     }
@@ -119,7 +119,7 @@ struct ReadsOnDrop(Arc<AtomicUsize>);
 
 impl Drop for ReadsOnDrop {
     fn drop(&mut self) {
-        let seen = DROPS_SEEN.try_get().map_or(0, |v| *v as usize);
+        let seen = DROPS_SEEN.try_get().map_or(0, |v| v as usize);
         self.0.store(seen, Ordering::SeqCst);
     }
 }
@@ -128,7 +128,7 @@ impl Drop for ReadsOnDrop {
 fn aborted_panicked_and_pending_tasks_leave_no_context_behind() {
     for (flavor, rt, contexts) in runtimes() {
         let seen_at_abort = Arc::new(AtomicUsize::new(0));
-        rt.block_on(async {
+        rt.block_on(contextvars_tokio::root(async {
             // Aborted mid-await: its future is dropped inside its context.
             let probe = ReadsOnDrop(seen_at_abort.clone());
             let aborted = tokio::spawn(async move {
@@ -170,7 +170,7 @@ fn aborted_panicked_and_pending_tasks_leave_no_context_behind() {
                 std::future::pending::<()>().await;
             });
             tokio::task::yield_now().await;
-        });
+        }));
         assert_eq!(seen_at_abort.load(Ordering::SeqCst), 42, "{flavor}");
         drop(rt);
         assert_eq!(
@@ -188,7 +188,7 @@ fn set_survives_awaits_across_worker_migration() {
         .install(Builder::new_multi_thread().worker_threads(2).enable_time())
         .build()
         .unwrap();
-    rt.block_on(async {
+    rt.block_on(contextvars_tokio::root(async {
         let handle = tokio::spawn(async {
             REQUEST.set(5);
             let start = std::thread::current().id();
@@ -210,13 +210,13 @@ fn set_survives_awaits_across_worker_migration() {
         // Whether or not the scheduler moved the task, the value held; when
         // it did move, it held across threads.
         let _migrated = handle.await.unwrap();
-    });
+    }));
 }
 
 #[test]
 fn join_set_and_library_spawns_are_covered() {
     for (flavor, rt, contexts) in runtimes() {
-        rt.block_on(async {
+        rt.block_on(contextvars_tokio::root(async {
             let mut set = tokio::task::JoinSet::new();
             for i in 0..8u64 {
                 REQUEST.set(i);
@@ -228,7 +228,7 @@ fn join_set_and_library_spawns_are_covered() {
             while let Some(ok) = set.join_next().await {
                 assert!(ok.unwrap(), "{flavor}");
             }
-        });
+        }));
         drop(rt);
         assert_eq!(contexts.live(), 0, "{flavor}");
     }
