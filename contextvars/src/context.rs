@@ -1,21 +1,16 @@
 //! Contexts: the maps of variable values that threads and tasks run in.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::binding::{Binding, VarKey};
 use crate::current;
 use crate::error::EnterError;
 use crate::map::{self, Map};
 use crate::runtime;
 use crate::stats;
 use crate::sync::Exclusive;
-use crate::var::{ContextVar, VarKey};
-
-/// The type-erased form of a stored value.
-pub(crate) trait Value: Any + Send + Sync + fmt::Debug {}
-
-impl<T: Any + Send + Sync + fmt::Debug> Value for T {}
+use crate::var::ContextVar;
 
 /// A mapping of context variables to their values.
 ///
@@ -602,136 +597,6 @@ pub fn copy_context() -> Context {
 /// ```
 pub fn child_context() -> Context {
     Context::from_map(current::snapshot().inherited())
-}
-
-/// One variable and its value in a [`Context`].
-///
-/// Yielded by [`Context::iter`]. The value is type-erased: recover it with
-/// [`downcast_ref`](Binding::downcast_ref) or [`downcast`](Binding::downcast),
-/// or print it with `{:?}`.
-///
-/// # Examples
-///
-/// ```
-/// use contextvars::{copy_context, ContextVar};
-///
-/// static V: ContextVar<String> = ContextVar::new("v");
-/// V.set("x".to_string());
-/// let binding = copy_context().iter().next().unwrap();
-/// assert_eq!(binding.name(), "v");
-/// assert_eq!(binding.downcast_ref::<String>().map(String::as_str), Some("x"));
-/// assert_eq!(format!("{binding:?}"), r#"v: "x""#);
-/// ```
-#[derive(Clone)]
-pub struct Binding {
-    key: VarKey,
-    value: Arc<dyn Value>,
-}
-
-impl Binding {
-    pub(crate) fn new<T: Value>(key: VarKey, value: Arc<T>) -> Self {
-        Binding { key, value }
-    }
-
-    /// The variable.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::{copy_context, ContextVar};
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// V.set(1);
-    /// assert!(copy_context().iter().next().unwrap().key().is(&V));
-    /// ```
-    #[inline]
-    pub fn key(&self) -> VarKey {
-        self.key
-    }
-
-    /// The variable's name.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::{copy_context, ContextVar};
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// V.set(1);
-    /// assert_eq!(copy_context().iter().next().unwrap().name(), "v");
-    /// ```
-    pub fn name(&self) -> &'static str {
-        self.key.name()
-    }
-
-    /// The value, type-erased.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::{copy_context, ContextVar};
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// V.set(1);
-    /// let b = copy_context().iter().next().unwrap();
-    /// assert!(b.value().is::<u8>());
-    /// ```
-    #[inline]
-    pub fn value(&self) -> &(dyn Any + Send + Sync) {
-        &*self.value
-    }
-
-    /// The value, if it is a `T`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::{copy_context, ContextVar};
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// V.set(1);
-    /// let b = copy_context().iter().next().unwrap();
-    /// assert_eq!(b.downcast_ref::<u8>(), Some(&1));
-    /// assert_eq!(b.downcast_ref::<u16>(), None);
-    /// ```
-    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        self.value().downcast_ref()
-    }
-
-    /// The shared value, if it is a `T`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::{copy_context, ContextVar};
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// V.set(1);
-    /// let b = copy_context().iter().next().unwrap();
-    /// assert_eq!(b.downcast::<u8>().as_deref(), Some(&1));
-    /// ```
-    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
-        self.clone().into_value().downcast().ok()
-    }
-
-    pub(crate) fn into_value(self) -> Arc<dyn Any + Send + Sync> {
-        self.value
-    }
-
-    pub(crate) fn debug_value(&self) -> &dyn fmt::Debug {
-        &*self.value
-    }
-
-    /// Whether both bindings hold the very same value.
-    pub(crate) fn same_value(&self, other: &Binding) -> bool {
-        self.key == other.key && Arc::ptr_eq(&self.value, &other.value)
-    }
-}
-
-impl fmt::Debug for Binding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {:?}", self.key.name(), self.value)
-    }
 }
 
 /// Iterator over the bindings of a [`Context`], made by [`Context::iter`].

@@ -26,7 +26,7 @@ use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 
-use crate::context::Binding;
+use crate::binding::Binding;
 use crate::map::Map;
 use crate::sync::IdCounter;
 
@@ -140,6 +140,22 @@ pub(crate) fn get(id: u64) -> Option<Binding> {
         .try_with(|slot| slot.with_map(|map| map.as_deref().and_then(|m| m.get(id)).cloned()))
         .ok()
         .flatten()
+}
+
+/// Applies `f` to the binding of variable `id` in the current context
+/// (`None` when unset, or after teardown). `f` must not run user code: the
+/// map is borrowed from the slot while it runs.
+#[inline]
+pub(crate) fn peek<R>(id: u64, f: impl FnOnce(Option<&Binding>) -> R) -> R {
+    let mut f = Some(f);
+    let done = CURRENT.try_with(|slot| {
+        let f = f.take().expect("called once");
+        slot.with_map(|map| f(map.as_deref().and_then(|m| m.get(id))))
+    });
+    match done {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called after teardown"))(None),
+    }
 }
 
 /// A shared handle on the current map, for readers that call user code.

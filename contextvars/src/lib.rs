@@ -70,8 +70,10 @@
 //! Plain threads keep PEP 567's per-thread semantics. Runtimes other than
 //! tokio plug in through [`runtime::set_task_probe`].
 //!
-//! Values are stored once behind an [`Arc`](std::sync::Arc) and shared by
-//! every copy; the library never clones a value. Storage is persistent: a
+//! Values are stored once and shared by every copy; the library never clones
+//! a value. Primitive values (integers up to `u128`, floats, `bool`, `char`)
+//! are stored inline, so a `set` of one allocates nothing; others live
+//! behind an [`Arc`](std::sync::Arc). Storage is persistent: a
 //! copy costs one reference-count increment whatever the number of
 //! variables, and a write to a context that no copy shares happens in place.
 //!
@@ -171,6 +173,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod binding;
 mod context;
 mod current;
 pub mod docs;
@@ -188,14 +191,15 @@ pub mod thread;
 mod token;
 mod var;
 
-pub use context::{child_context, copy_context, Binding, Context, Iter};
+pub use binding::{Binding, VarKey};
+pub use context::{child_context, copy_context, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
 pub use handoff::Captured;
 pub use scope::Scoped;
 pub use stats::live_contexts;
 pub use token::{Token, TokenGuard};
-pub use var::{ContextVar, VarBuilder, VarKey};
+pub use var::{ContextVar, VarBuilder};
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -331,7 +331,7 @@ fn context_var_key_race() {
 fn marked_context() -> crate::Context {
     let var: ContextVar<u32> = ContextVar::new("marker");
     let mut map = crate::map::Map::default();
-    map.insert(crate::Binding::new(var.key(), std::sync::Arc::new(5u32)));
+    map.insert(crate::Binding::new(var.key(), 5u32));
     crate::Context::from_map(map)
 }
 

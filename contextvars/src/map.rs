@@ -17,7 +17,7 @@
 
 use triomphe::Arc;
 
-use crate::context::Binding;
+use crate::binding::Binding;
 
 mod trie;
 

@@ -18,9 +18,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::context::Binding;
+use crate::binding::Binding;
+use crate::binding::VarKey;
 use crate::current;
-use crate::var::VarKey;
 
 /// Binds `binding` (`None`: unsets) the variable `key` in the current
 /// context, and returns what it replaced.

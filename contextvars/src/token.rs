@@ -3,11 +3,11 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::context::Binding;
+use crate::binding::Binding;
+use crate::binding::VarKey;
 use crate::current;
 use crate::error::ResetError;
 use crate::sync::{AtomicBool, Ordering};
-use crate::var::VarKey;
 
 #[cfg(doc)]
 use crate::ContextVar;

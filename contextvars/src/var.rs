@@ -3,11 +3,10 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
-use crate::context::Binding;
+use crate::binding::{self, Binding, VarKey};
 use crate::current;
 use crate::error::{LookupError, ResetError, SetError};
 use crate::runtime;
@@ -30,8 +29,10 @@ loom::lazy_static! {
 /// [`get`](ContextVar::get) them anywhere: each thread, and each task run
 /// through a [`Context`](crate::Context), sees its own values.
 ///
-/// Values are stored once, behind an [`Arc`], and shared between copies of a
-/// context; the library itself never clones a `T`. Reading offers three
+/// Values are stored once and shared between copies of a context; the
+/// library itself never clones a `T`. The primitive types (integers up to
+/// `u128`, floats, `bool`, `char`, `()`) are stored inline, so that setting
+/// one allocates nothing; every other type is stored behind an [`Arc`]. Reading offers three
 /// forms: [`get`](ContextVar::get) returns a clone of the value (for
 /// `T: Clone`, like tokio's `LocalKey::get`), [`get_arc`](ContextVar::get_arc)
 /// the shared `Arc<T>`, and [`with`](ContextVar::with) lends a `&T`.
@@ -188,10 +189,7 @@ impl<T> ContextVar<T> {
     /// assert_eq!(keys, [V.key()]);
     /// ```
     pub fn key(&self) -> VarKey {
-        VarKey {
-            id: self.id(),
-            name: self.name,
-        }
+        VarKey::new(self.id(), self.name)
     }
 
     /// The variable's identity: a unique number, whose top bit tells that
@@ -199,7 +197,11 @@ impl<T> ContextVar<T> {
     /// own, see [`VarKey`]).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
-        let flag = if self.inherited { 0 } else { NOT_INHERITED };
+        let flag = if self.inherited {
+            0
+        } else {
+            binding::NOT_INHERITED
+        };
         // The flag is stored with the id: reads are one load.
         self.id.get_with(&VAR_IDS, flag)
     }
@@ -253,7 +255,10 @@ impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     #[track_caller]
     #[inline]
     pub fn get(&self) -> T {
-        self.with(T::clone)
+        match self.get_opt() {
+            Some(value) => value,
+            None => self.default_or_panic(),
+        }
     }
 
     /// The value of the variable in the current context (a clone), or its
@@ -278,7 +283,13 @@ impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[inline]
     pub fn try_get(&self) -> Result<T, LookupError> {
-        self.try_with(T::clone)
+        match self.get_opt() {
+            Some(value) => Ok(value),
+            None => self
+                .default_ref()
+                .cloned()
+                .ok_or_else(|| LookupError::here(self.name)),
+        }
     }
 
     /// The value of the variable in the current context (a clone), else
@@ -319,7 +330,28 @@ impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[inline]
     pub fn get_opt(&self) -> Option<T> {
-        self.with_opt(T::clone)
+        if Binding::is_inline::<T>() {
+            // A copy of a primitive runs no user code, so it can be made
+            // while the thread's map is borrowed: no reference count.
+            current::peek(self.id(), |binding| {
+                binding.map(|b| match b.inline_ref::<T>() {
+                    Some(value) => value.clone(),
+                    None => downcast_ref::<T>(b).clone(),
+                })
+            })
+        } else {
+            self.with_opt(T::clone)
+        }
+    }
+
+    /// The default's clone, or the [`LookupError`] panic.
+    #[cold]
+    #[track_caller]
+    fn default_or_panic(&self) -> T {
+        match self.default_ref() {
+            Some(default) => default.clone(),
+            None => panic!("{}", LookupError::here(self.name)),
+        }
     }
 }
 
@@ -329,7 +361,9 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     ///
     /// Python: `var.get()`, returning the very object the context holds.
     /// Use it for values that are costly to clone or not `Clone`; for the
-    /// others [`get`](ContextVar::get) returns a plain `T`.
+    /// others [`get`](ContextVar::get) returns a plain `T`. The primitive
+    /// types are stored inline, not behind an `Arc`: for them this allocates
+    /// a new one.
     ///
     /// # Panics
     ///
@@ -528,7 +562,10 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
-        self.set_arc(Arc::new(value))
+        if runtime::in_task_without_context() {
+            refused(self.name);
+        }
+        self.set_unchecked(Binding::new(self.key(), value))
     }
 
     /// Like [`set`](ContextVar::set), but returns an error instead of
@@ -552,10 +589,14 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
         if runtime::in_task_without_context() {
             return Err(SetError::NoTaskContext);
         }
-        Ok(self.set_unchecked(Arc::new(value)))
+        Ok(self.set_unchecked(Binding::new(self.key(), value)))
     }
 
     /// Like [`set`](ContextVar::set), for a value that is already shared.
+    ///
+    /// A value of one of the primitive types stored inline (integers, floats,
+    /// `bool`, `char`, `()`) is copied out of the `Arc`, as every value of its
+    /// type is stored.
     ///
     /// # Panics
     ///
@@ -577,12 +618,12 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
         if runtime::in_task_without_context() {
             refused(self.name);
         }
-        self.set_unchecked(value)
+        self.set_unchecked(Binding::shared(self.key(), value))
     }
 
-    fn set_unchecked(&self, value: Arc<T>) -> Token<T> {
-        let key = self.key();
-        let binding = Binding::new(key, value);
+    #[inline]
+    fn set_unchecked(&self, binding: Binding) -> Token<T> {
+        let key = binding.key();
         let mut old = None;
         // After teardown the value is discarded, and the token belongs to no
         // context.
@@ -655,7 +696,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
         let key = self.key();
-        let _scope = scope::Entered::new(key, Some(Binding::new(key, Arc::new(value))));
+        let _scope = scope::Entered::new(key, Some(Binding::new(key, value)));
         f()
     }
 
@@ -706,7 +747,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     pub fn scope_async<F: Future>(&self, value: T, future: F) -> Scoped<F> {
         let key = self.key();
-        Scoped::new(future, key, Binding::new(key, Arc::new(value)))
+        Scoped::new(future, key, Binding::new(key, value))
     }
 
     /// The shared default, made on first use.
@@ -858,50 +899,7 @@ impl<T: fmt::Debug + Send + Sync + 'static> fmt::Debug for ContextVar<T> {
     }
 }
 
-/// Identifies a variable in a [`Context`](crate::Context), whatever its type.
-///
-/// Keys compare equal only when they belong to the same variable; the name is
-/// carried for display.
-///
-/// # Examples
-///
-/// ```
-/// use contextvars::ContextVar;
-///
-/// static A: ContextVar<u8> = ContextVar::new("same");
-/// static B: ContextVar<u8> = ContextVar::new("same");
-/// assert_eq!(A.key(), A.key());
-/// assert_ne!(A.key(), B.key());
-/// assert_eq!(A.key().name(), "same");
-/// ```
-#[derive(Clone, Copy)]
-pub struct VarKey {
-    /// Unique; the top bit is [`NOT_INHERITED`]. A `bool` field here would
-    /// make every `Option<Binding>` carry its tag in the padding after it,
-    /// and moving bindings slower.
-    id: u64,
-    name: &'static str,
-}
-
-/// The bit of a variable's id that marks it not inherited. Ids come from a
-/// counter that never gets near it.
-const NOT_INHERITED: u64 = 1 << 63;
-
 impl VarKey {
-    /// The variable's name.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use contextvars::ContextVar;
-    ///
-    /// static V: ContextVar<u8> = ContextVar::new("v");
-    /// assert_eq!(V.key().name(), "v");
-    /// ```
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// Whether this is the key of `var`.
     ///
     /// # Examples
@@ -914,50 +912,6 @@ impl VarKey {
     /// assert!(token.var().is(&V));
     /// ```
     pub fn is<T>(&self, var: &ContextVar<T>) -> bool {
-        self.id == var.id()
-    }
-
-    #[inline]
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    pub(crate) fn is_inherited(&self) -> bool {
-        self.id & NOT_INHERITED == 0
-    }
-}
-
-impl PartialEq for VarKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for VarKey {}
-
-impl Hash for VarKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-
-impl PartialOrd for VarKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for VarKey {
-    /// Keys order by the time their variable was first used.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.id.cmp(&other.id)
-    }
-}
-
-impl fmt::Debug for VarKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContextVar")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        self.id() == var.id()
     }
 }

@@ -153,11 +153,15 @@
 //! # Equality
 //!
 //! Two contexts are equal when they bind the same variables to the same
-//! values, with values compared by identity (the same shared `Arc`), since
-//! the library cannot compare values of arbitrary type and never clones them.
-//! A copy equals its original until either changes; a `reset` that restores
-//! the earlier value makes them equal again. Two contexts that each `set` a
-//! variable to `1` are not equal. Python compares values with `==`.
+//! values. Values stored behind an `Arc` compare by identity (the same
+//! allocation), since the library cannot compare values of arbitrary type
+//! and never clones them; the primitive types stored inline (integers up to
+//! 128 bits, floats, `bool`, `char`, `()`) compare by value, bit for bit,
+//! as Python's `==` compares numbers (a NaN equals itself, `0.0` and `-0.0`
+//! differ). A copy equals its original until either changes; a `reset` that
+//! restores the earlier value makes them equal again. Two contexts that each
+//! `set` a `String` variable to `"x"` are not equal; two that each `set` a
+//! `u32` variable to `1` are.
 //!
 //! Variables are compared by identity too, never by name: two variables with
 //! the same name are different keys.

@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn a_slot_is_no_larger_than_a_binding() {
-        use crate::context::Binding;
+        use crate::binding::Binding;
         assert_eq!(
             std::mem::size_of::<Slot<Binding>>(),
             std::mem::size_of::<Binding>()

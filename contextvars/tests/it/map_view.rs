@@ -307,10 +307,10 @@ fn copy_equals_its_original_until_one_set() {
             // Rebinding the very same value makes them equal again...
             changed.run(|| vars[0].set_arc(values[0].clone()));
             assert!(changed == ctx, "size {n}, same value again");
-            // ...but an equal, distinct value does not: values compare by
-            // identity.
+            // ...and so does an equal value: `usize` is stored inline, and
+            // inline values compare by value (Python's `==`).
             changed.run(|| vars[0].set(*values[0]));
-            assert!(changed != ctx, "size {n}, equal but distinct value");
+            assert!(changed == ctx, "size {n}, equal inline value");
 
             let restored = ctx.copy();
             restored.run(|| {
@@ -387,4 +387,38 @@ fn view_of_a_context_entered_on_this_thread_is_live() {
     });
     assert_eq!(outer.get(vars[0]).as_deref(), Some(&1));
     assert_eq!(format!("{inner:?}"), "Context { live1: 2 }");
+}
+
+/// Values behind an `Arc` compare by identity (the library cannot compare
+/// values of any type); the primitive types stored inline compare by value,
+/// bit for bit, as Python's `==` compares small ints (and a NaN equals
+/// itself, as the same object does in Python).
+#[test]
+fn shared_values_compare_by_identity_inline_values_by_value() {
+    static TEXT: ContextVar<String> = ContextVar::new("text");
+    static NUMBER: ContextVar<u128> = ContextVar::new("number");
+    static RATIO: ContextVar<f64> = ContextVar::new("ratio");
+
+    let (a, b) = (Context::new(), Context::new());
+    a.run(|| TEXT.set("x".to_string()));
+    b.run(|| TEXT.set("x".to_string()));
+    assert!(a != b, "equal strings in distinct allocations");
+    let shared = Arc::new("y".to_string());
+    a.run(|| TEXT.set_arc(shared.clone()));
+    b.run(|| TEXT.set_arc(shared.clone()));
+    assert!(a == b, "the same allocation");
+
+    a.run(|| NUMBER.set(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736));
+    b.run(|| NUMBER.set(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736));
+    assert!(a == b, "equal inline values");
+    b.run(|| NUMBER.set(1));
+    assert!(a != b, "different inline values");
+    b.run(|| NUMBER.set(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736));
+
+    a.run(|| RATIO.set(f64::NAN));
+    b.run(|| RATIO.set(f64::NAN));
+    assert!(a == b, "the same NaN");
+    b.run(|| RATIO.set(-0.0));
+    a.run(|| RATIO.set(0.0));
+    assert!(a != b, "0.0 and -0.0 differ bit for bit");
 }
