@@ -311,6 +311,63 @@
 //! with this crate's strict parsers (`ContextVarsPropagator`); the module
 //! lists where it differs from the SDK's propagators.
 //!
+//! # Baggage
+//!
+//! [`BAGGAGE`] holds the request's W3C baggage, read leniently (malformed
+//! members dropped) within the specification's limits (64 members, 8192
+//! bytes); [`PropagateLayer`] sends on only the members it is told to. Keys
+//! and values are held **percent-decoded**, and written in one encoding
+//! that every OpenTelemetry SDK (Python, Go, Java, JavaScript, Rust) reads
+//! back as the same string ([Encoding](w3c::Baggage#encoding)):
+//!
+//! * **Values:** `%XX` is decoded; a `+` received is a `+`, as the
+//!   specification says. On output, every byte but the `baggage-octet`s
+//!   other than `%`, `+` and `=` is percent-encoded: `+` as `%2B` (Python's
+//!   SDK reads a bare `+` as a space), a space as `%20`, `=` as `%3D`, `%` as
+//!   `%25`, and `"`, `,`, `;`, `\`, control characters and non-ASCII bytes.
+//! * **Keys** ([Keys](w3c::Baggage#keys)) are compared decoded, everywhere:
+//!   [`Baggage::get`](w3c::Baggage::get),
+//!   [`PropagateLayer::forward_baggage`] and
+//!   [`export_var`](PropagateLayer::export_var), and the OpenTelemetry
+//!   conversions. A key is written as a token, percent-encoding only `%` and
+//!   bytes that a token cannot hold.
+//!
+//! From a Python service instrumented with OpenTelemetry, whose
+//! `W3CBaggagePropagator` encodes keys and values with `quote_plus`:
+//!
+//! ```
+//! use contextvars::Context;
+//! use contextvars_tower::{w3c::Baggage, PropagateLayer, BAGGAGE};
+//! use http::HeaderMap;
+//!
+//! // Python: baggage.set_baggage("tok!en#key", "1+1=2"), and the region
+//! // "DF 28 eu west"; its propagator sends:
+//! let received = "tok%21en%23key=1%2B1%3D2,region=DF+28+eu+west";
+//! let baggage = Baggage::parse_lossy(received);
+//! assert_eq!(baggage.get("tok!en#key"), Some("1+1=2"));
+//! assert_eq!(baggage.get("region"), Some("DF+28+eu+west")); // `+` is a `+`
+//!
+//! // Forwarded: allow-listed by decoded key, `+` encoded.
+//! let layer = PropagateLayer::new().forward_baggage(["tok!en#key", "region"]);
+//! let mut headers = HeaderMap::new();
+//! Context::new().run(|| {
+//!     BAGGAGE.set(baggage);
+//!     layer.inject(&mut headers);
+//! });
+//! assert_eq!(headers["baggage"], "tok!en#key=1%2B1%3D2,region=DF%2B28%2Beu%2Bwest");
+//! // Python reads `1+1=2` and `DF+28+eu+west`: the values this service read.
+//! ```
+//!
+//! Python sends a space as `+`, so `DF 28 eu west` reads `DF+28+eu+west`
+//! here. That is the specification's reading, and the only one that is
+//! right whoever the sender is: OpenTelemetry's Go and Rust SDKs send a `+`
+//! as is, and a server cannot tell which SDK a peer runs. Every service
+//! after this one then reads `DF+28+eu+west` too, whatever its language.
+//! Where every peer that sends baggage is known to encode like Python's
+//! SDK, opt in to reading `+` as a space with
+//! [`Baggage::parse_lossy_plus_as_space`](w3c::Baggage::parse_lossy_plus_as_space)
+//! (its documentation shows a middleware that does it).
+//!
 //! # Cargo features
 //!
 //! None is on by default.

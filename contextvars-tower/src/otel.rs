@@ -98,6 +98,12 @@
 //!   is not a valid W3C property list (`key` or `key=value`, RFC 9110 token
 //!   keys, `baggage-octet` values, separated by `;`), or that alone would
 //!   exceed the limits, is dropped: the member is kept without properties.
+//! * **Keys** are decoded on both sides, and convert unchanged: this
+//!   crate holds and compares keys percent-decoded (see
+//!   [Keys](crate::w3c::Baggage#keys)), as OpenTelemetry's propagators
+//!   decode them. To OpenTelemetry, a member whose decoded key is not an
+//!   RFC 9110 token (`a%20b` decodes to `a b`) is left out: OpenTelemetry's
+//!   baggage refuses such keys, as the SDK's extractor then drops them too.
 //! * **Values** are any string on both sides, and convert unchanged.
 //! * **Limits.** Both sides allow 64 members and 8192 bytes, but measure
 //!   differently: OpenTelemetry adds up key, decoded value and metadata
@@ -132,7 +138,6 @@
 //! | baggage value with a character outside `baggage-octet` (`a=x y`) or a bad escape (`a=%zz`) | member dropped | kept as is (`x y`, `%zz`) |
 //! | baggage value that decodes to invalid UTF-8 (`a=%FF`) | kept, with U+FFFD, as W3C requires | member dropped |
 //! | baggage value with encoded leading or trailing spaces (`k=%20v%20`) | kept (` v `) | trimmed after decoding (`v`) |
-//! | baggage key with `%` (`a%20b=1`, `k%41=1`) | kept verbatim (`%` is a token character; keys are not encoded) | percent-decoded: `kA`, and `a b` is then invalid and dropped |
 //! | baggage property with `%` (`k=v;p=%41`) | kept as received (`p=%41`) | percent-decoded (`p=A`) |
 //! | baggage property that is not a token (`k=v;p q`) | member dropped | kept |
 //! | duplicate baggage keys (`a=1,a=2`) | the first (`a=1`) | the last (`a=2`) |
@@ -142,11 +147,19 @@
 //! Injection: both write the same `traceparent` (except the `random` flag),
 //! the same `tracestate`, and a `baggage` that the other side reads back
 //! unchanged, with these exceptions: the SDK writes an empty `tracestate`
-//! header where this propagator writes none; values with `=` or with leading
-//! or trailing spaces written here are cut or trimmed by the SDK's
-//! extractor (see above); and values written by the SDK's injector that hold
-//! `%` or `\` are not valid W3C (the SDK does not encode them), so this
-//! propagator drops those members.
+//! header where this propagator writes none; values with leading or
+//! trailing spaces written here are trimmed by the SDK's extractor (see
+//! above); and values written by the SDK's injector that hold `%` or `\`
+//! are not valid W3C (the SDK does not encode them), so this propagator
+//! drops those members.
+//!
+//! The `baggage` text itself differs where the encodings do (see
+//! [Encoding](crate::w3c::Baggage#encoding)): this crate writes `+` as
+//! `%2B` (the SDK leaves it, which OpenTelemetry's Python SDK then reads as
+//! a space) and `%` as `%25`, and writes keys decoded when they are tokens
+//! (`tok!en#key`, where the SDK also writes them as is). `tests/otel.rs`
+//! therefore compares decoded entries, not header text, and checks that
+//! each side reads the other's header as the same entries.
 //!
 //! # Python → Rust
 //!
@@ -180,9 +193,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context as OtelContext, SpanId as OtelSpanId, TraceId as OtelTraceId};
 
 use crate::trace::TraceContext;
-use crate::w3c::{
-    is_token, Baggage, BaggageMember, SpanId, TraceFlags, TraceId, TraceParent, TraceState,
-};
+use crate::w3c::{Baggage, BaggageMember, SpanId, TraceFlags, TraceId, TraceParent, TraceState};
 use crate::{BAGGAGE, TRACE};
 
 const TRACEPARENT: &str = "traceparent";
@@ -336,21 +347,25 @@ impl From<&OtelTraceState> for TraceState {
 
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 impl From<&Baggage> for OtelBaggage {
-    /// Every member, with its properties as metadata (`p1;p2=v`); of
-    /// duplicate keys, the first. The order is lost: OpenTelemetry's baggage
-    /// is a hash map. See [Baggage](crate::otel#baggage).
+    /// Every member, under its decoded key, with its properties as metadata
+    /// (`p1;p2=v`); of duplicate keys, the first. Members whose decoded key
+    /// is not a token are left out: OpenTelemetry cannot hold them. The
+    /// order is lost: OpenTelemetry's baggage is a hash map. See
+    /// [Baggage](crate::otel#baggage).
     ///
     /// # Examples
     ///
     /// ```
     /// use contextvars_tower::w3c::Baggage;
     ///
-    /// let ours: Baggage = "user=ada;pii,region=eu%20west,user=bob".parse().unwrap();
+    /// let ours: Baggage = "user=ada;pii,region=eu%20west,user=bob,tok%21en=1,a%20b=2".parse().unwrap();
     /// let otel = opentelemetry::baggage::Baggage::from(&ours);
-    /// assert_eq!(otel.len(), 2);
+    /// assert_eq!(otel.len(), 3);
     /// let (value, metadata) = otel.get_with_metadata("user").unwrap();
     /// assert_eq!((value.as_str(), metadata.as_str()), ("ada", "pii"));
     /// assert_eq!(otel.get("region").unwrap().as_str(), "eu west");
+    /// assert_eq!(otel.get("tok!en").unwrap().as_str(), "1"); // the decoded key
+    /// assert!(otel.get("a b").is_none()); // not a token
     /// ```
     fn from(baggage: &Baggage) -> OtelBaggage {
         let mut otel = OtelBaggage::new();
@@ -366,7 +381,8 @@ impl From<&Baggage> for OtelBaggage {
                 })
                 .collect::<Vec<_>>()
                 .join(";");
-            // Cannot fail: our keys are tokens, and our limits are tighter.
+            // Refused only for a key that is not a token (OpenTelemetry
+            // cannot hold it): our limits are tighter.
             otel.insert_with_metadata(member.key().to_owned(), member.value().to_owned(), metadata);
         }
         otel
@@ -408,9 +424,9 @@ impl From<&OtelBaggage> for Baggage {
 }
 
 /// A baggage member with `metadata` as its properties when it is a valid
-/// property list, else without properties; `None` if `key` is not a token.
+/// property list, else without properties; `None` if `key` is empty.
 fn member_of(key: &str, value: &str, metadata: &str) -> Option<BaggageMember> {
-    if !is_token(key) {
+    if key.is_empty() {
         return None;
     }
     let plain = BaggageMember::new(key, value);
@@ -747,7 +763,12 @@ mod tests {
             let without = member_of("k", "v", bad).unwrap();
             assert_eq!(without.to_string(), "k=v", "{bad:?}");
         }
-        assert!(member_of("bad key", "v", "").is_none());
+        assert!(member_of("", "v", "").is_none());
+        // Keys are decoded on both sides: a key with `%` is encoded when
+        // written, and read back the same.
+        let percent = member_of("100%", "v", "p").unwrap();
+        assert_eq!(percent.to_string(), "100%25=v;p");
+        assert_eq!(percent.key(), "100%");
     }
 
     #[test]

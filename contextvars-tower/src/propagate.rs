@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::headers::{BAGGAGE as BAGGAGE_HEADER, TRACEPARENT, TRACESTATE, X_REQUEST_ID};
 use crate::trace::TraceContext;
-use crate::w3c::{is_token, Baggage, BaggageMember, TraceFlags};
+use crate::w3c::{Baggage, BaggageMember, TraceFlags};
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
 #[derive(Clone, Debug)]
@@ -124,15 +124,29 @@ impl PropagateLayer {
     }
 
     /// Allows the members of [`BAGGAGE`] with these keys to
-    /// leave the process (keys are case-sensitive). Adds to previous calls.
+    /// leave the process. Adds to previous calls.
+    ///
+    /// Keys are case-sensitive and compared **decoded**, as
+    /// [`Baggage::get`] takes them (see [Keys](Baggage#keys)): a key that
+    /// a peer percent-encoded, as OpenTelemetry's Python SDK does, matches
+    /// its decoded spelling here. Give keys as the application reads them,
+    /// not as they appear on the wire.
     ///
     /// # Examples
     ///
     /// ```
-    /// use contextvars_tower::PropagateLayer;
+    /// use contextvars::Context;
+    /// use contextvars_tower::{PropagateLayer, BAGGAGE};
+    /// use http::HeaderMap;
     ///
-    /// let layer = PropagateLayer::new().forward_baggage(["user-id", "region"]);
-    /// # drop(layer);
+    /// let layer = PropagateLayer::new().forward_baggage(["user-id", "tok!en#key"]);
+    /// let mut headers = HeaderMap::new();
+    /// Context::new().run(|| {
+    ///     // As received from a Python service: `tok!en#key` percent-encoded.
+    ///     BAGGAGE.set("user-id=42,tok%21en%23key=1%2B1%3D2,secret=x".parse().unwrap());
+    ///     layer.inject(&mut headers);
+    /// });
+    /// assert_eq!(headers["baggage"], "user-id=42,tok!en#key=1%2B1%3D2");
     /// ```
     pub fn forward_baggage<I, K>(mut self, keys: I) -> PropagateLayer
     where
@@ -175,10 +189,16 @@ impl PropagateLayer {
     /// `key`, when it has one. A later call with the same `key` replaces the
     /// variable.
     ///
+    /// `key` is a decoded key, like the keys of
+    /// [`forward_baggage`](PropagateLayer::forward_baggage): a key that is
+    /// not an RFC 9110 token (ASCII letters, digits and
+    /// ``!#$%&'*+-.^_`|~``), or has a `%`, is percent-encoded when written
+    /// (see [Keys](Baggage#keys)). Prefer tokens without `%`: OpenTelemetry's
+    /// Go and Java SDKs do not decode keys.
+    ///
     /// # Panics
     ///
-    /// Panics if `key` is not a valid baggage key (an RFC 9110 token: ASCII
-    /// letters, digits and ``!#$%&'*+-.^_`|~``).
+    /// Panics if `key` is empty.
     ///
     /// # Examples
     ///
@@ -193,7 +213,7 @@ impl PropagateLayer {
     /// ```
     #[track_caller]
     pub fn export_var(mut self, key: &str, var: &'static ContextVar<String>) -> PropagateLayer {
-        assert!(is_token(key), "`export_var`: invalid baggage key {key:?}");
+        assert!(!key.is_empty(), "`export_var`: empty baggage key");
         let exported = &mut Arc::make_mut(&mut self.config).exported;
         match exported.iter_mut().find(|(k, _)| &**k == key) {
             Some(entry) => entry.1 = var,
@@ -243,9 +263,12 @@ impl PropagateLayer {
     ///   order they were configured; then the members of
     ///   [`BAGGAGE`] allowed by
     ///   [`forward_baggage`](PropagateLayer::forward_baggage) (or all), in
-    ///   order, except keys already exported. The W3C limits apply as when
-    ///   parsing: the first member that would exceed 64 members or 8192
-    ///   bytes, and every member after it, are left out.
+    ///   order, except keys already exported (keys compared decoded). The
+    ///   W3C limits apply as when parsing: the first member that would exceed
+    ///   64 members or 8192 bytes, and every member after it, are left out.
+    ///   Keys and values are percent-encoded as described under
+    ///   [Encoding](Baggage#encoding): a `+` is sent as `%2B`, a space as
+    ///   `%20`.
     ///
     /// # Examples
     ///

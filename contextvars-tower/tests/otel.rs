@@ -389,8 +389,6 @@ fn baggage_table() {
     let over_8192 = format!("a=1,b={}", "x".repeat(8190));
     let bad_value =
         "we drop a value outside `baggage-octet` or with a bad escape; the SDK keeps it";
-    let percent_key =
-        "keys are tokens (`%` included) and not encoded; the SDK percent-decodes them";
     let simple: Vec<(String, Entries<'_>, Entries<'_>, &str)> = vec![
         // W3C Baggage, "Examples of HTTP headers".
         (
@@ -448,7 +446,14 @@ fn baggage_table() {
             &[("k", "v", "")],
             "the SDK trims values after decoding",
         ),
-        ("a%20b=1,k%41=2".into(), &[("a%20b", "1", ""), ("k%41", "2", "")], &[("kA", "2", "")], percent_key),
+        // Keys are percent-decoded on both sides; `a b` is not a token, which
+        // OpenTelemetry cannot hold.
+        ("a%20b=1,k%41=2".into(), &[("kA", "2", "")], &[("kA", "2", "")], ""),
+        ("100%=1,%FF=2,b=3".into(), &[("100%", "1", ""), ("b", "3", "")], &[("100%", "1", ""), ("b", "3", "")], ""),
+        // What OpenTelemetry's Python SDK sends for {"tok!en#key": "1+1=2"}.
+        ("tok%21en%23key=1%2B1%3D2".into(), &[("tok!en#key", "1+1=2", "")], &[("tok!en#key", "1+1=2", "")], ""),
+        // A bare `+` is a `+` on both sides (Python's SDK would read a space).
+        ("region=DF+28+eu+west".into(), &[("region", "DF+28+eu+west", "")], &[("region", "DF+28+eu+west", "")], ""),
         (
             "k=v;p=%41".into(),
             &[("k", "v", "p=%41")],
@@ -641,6 +646,8 @@ fn portable_baggage() -> OtelBaggage {
     baggage.insert("text", "é✓, \"quoted\"; x");
     baggage.insert_with_metadata("region", "eu-west", "pii;ttl=60");
     baggage.insert("empty", "");
+    baggage.insert("sum", "1+1=2");
+    baggage.insert("tok!en#key", "a/b?c");
     baggage
 }
 
@@ -701,24 +708,72 @@ fn sdk_inject_then_ours_extract() {
 }
 
 #[test]
+fn injected_baggage_differs_in_encoding_only() {
+    // The same baggage, injected by both: the SDK leaves `+` (and `%`) as
+    // they are, this crate encodes them; both extractors read both headers
+    // as the same decoded entries.
+    let baggage = || {
+        let mut baggage = OtelBaggage::new();
+        baggage.insert("sum", "1+1=2");
+        baggage.insert("region", "DF 28 eu west");
+        baggage.insert("tok!en#key", "x");
+        baggage
+    };
+    let cx = opentelemetry::Context::new().with_baggage(baggage());
+    let mut ours = HashMap::new();
+    ContextVarsPropagator::new().inject_context(&cx, &mut ours);
+    let mut sdk = HashMap::new();
+    BaggagePropagator::new().inject_context(&cx, &mut sdk);
+    assert_eq!(
+        ours["baggage"],
+        "region=DF%2028%20eu%20west,sum=1%2B1%3D2,tok!en#key=x"
+    );
+    let mut sdk_members: Vec<&str> = sdk["baggage"].split(',').collect();
+    sdk_members.sort_unstable();
+    assert_eq!(
+        sdk_members,
+        ["region=DF%2028%20eu%20west", "sum=1+1%3D2", "tok!en#key=x"]
+    );
+    for headers in [&ours, &sdk] {
+        assert_eq!(
+            entries(ours_extract(headers).baggage()),
+            entries(&baggage())
+        );
+        assert_eq!(entries(sdk_extract(headers).baggage()), entries(&baggage()));
+    }
+}
+
+#[test]
 fn baggage_values_that_do_not_survive_the_other_side() {
-    // Ours → SDK: `=` and encoded outer spaces are valid W3C, but the SDK's
-    // extractor cuts at the second `=` and trims.
+    // Ours → SDK: encoded outer spaces are valid W3C, but the SDK's
+    // extractor trims them. `=` and `+` are written encoded (`%3D`, `%2B`),
+    // so the SDK, which cuts a value at a second `=`, reads them right.
     let mut ours = OtelBaggage::new();
     ours.insert("eq", "a=b");
+    ours.insert("plus", "1+1=2");
     ours.insert("spaces", " x ");
     ours.insert("plain", "ok");
     let mut headers = HashMap::new();
     let cx = opentelemetry::Context::new().with_baggage(ours);
     ContextVarsPropagator::new().inject_context(&cx, &mut headers);
     assert_eq!(
+        headers["baggage"],
+        "eq=a%3Db,plain=ok,plus=1%2B1%3D2,spaces=%20x%20"
+    );
+    assert_eq!(
         entries(sdk_extract(&headers).baggage()),
-        owned(&[("eq", "a", ""), ("spaces", "x", ""), ("plain", "ok", "")])
+        owned(&[
+            ("eq", "a=b", ""),
+            ("plus", "1+1=2", ""),
+            ("spaces", "x", ""),
+            ("plain", "ok", "")
+        ])
     );
     assert_eq!(
         entries(ours_extract(&headers).baggage()),
         owned(&[
             ("eq", "a=b", ""),
+            ("plus", "1+1=2", ""),
             ("spaces", " x ", ""),
             ("plain", "ok", "")
         ])

@@ -1,7 +1,7 @@
 //! The `baggage` header.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use super::list::SharedList;
@@ -24,7 +24,8 @@ use super::list::SharedList;
 pub enum BaggageError {
     /// A list member without `=` (an empty member is one).
     MissingEquals,
-    /// A key that is not an RFC 9110 `token`.
+    /// A key that is not an RFC 9110 `token` (when parsing), or an empty
+    /// key (when [inserting](Baggage::insert)).
     InvalidKey,
     /// A value with a character outside `baggage-octet` (printable ASCII
     /// except space, `"`, `,`, `;` and `\`), or a `%` not followed by two
@@ -72,6 +73,7 @@ impl std::error::Error for BaggageError {}
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BaggageMember {
+    /// Percent-decoded; never empty.
     key: Box<str>,
     /// Percent-decoded.
     value: Box<str>,
@@ -81,9 +83,9 @@ pub struct BaggageMember {
 }
 
 impl BaggageMember {
-    /// A member without properties; `key` must be a token.
+    /// A member without properties; `key` (decoded) must not be empty.
     pub(crate) fn new(key: &str, value: &str) -> BaggageMember {
-        debug_assert!(is_token(key));
+        debug_assert!(!key.is_empty());
         BaggageMember {
             key: key.into(),
             value: value.into(),
@@ -91,7 +93,11 @@ impl BaggageMember {
         }
     }
 
-    /// The key, a `token` as received (keys are case-sensitive).
+    /// The key, percent-decoded (keys are case-sensitive). This is the
+    /// form every key is compared in: by [`Baggage::get`], by
+    /// [`PropagateLayer::forward_baggage`](crate::PropagateLayer::forward_baggage)
+    /// and by the OpenTelemetry conversions. See
+    /// [Keys](Baggage#keys).
     ///
     /// # Examples
     ///
@@ -100,6 +106,9 @@ impl BaggageMember {
     ///
     /// let baggage: Baggage = "userId=alice".parse().unwrap();
     /// assert_eq!(baggage.iter().next().unwrap().key(), "userId");
+    /// // OpenTelemetry's Python SDK sends the key `tok!en#key` encoded.
+    /// let baggage: Baggage = "tok%21en%23key=1".parse().unwrap();
+    /// assert_eq!(baggage.iter().next().unwrap().key(), "tok!en#key");
     /// ```
     pub fn key(&self) -> &str {
         &self.key
@@ -147,7 +156,8 @@ impl BaggageMember {
     /// The length of the member's canonical form, as [`Display`](fmt::Display)
     /// writes it.
     fn encoded_len(&self) -> usize {
-        let mut len = self.key.len() + 1 + encoded_value_len(&self.value);
+        let mut len =
+            encoded_len(&self.key, is_key_safe) + 1 + encoded_len(&self.value, is_value_safe);
         if !self.properties.is_empty() {
             len += 1 + self.properties.len();
         }
@@ -156,17 +166,13 @@ impl BaggageMember {
 }
 
 impl fmt::Display for BaggageMember {
-    /// `key=percent-encoded-value` followed by `;property` for each property.
+    /// `key=value`, both percent-encoded as described under
+    /// [Encoding](Baggage#encoding), followed by `;property` for each
+    /// property.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.key)?;
+        write_encoded(f, &self.key, is_key_safe)?;
         f.write_str("=")?;
-        for &b in self.value.as_bytes() {
-            if needs_encoding(b) {
-                write!(f, "%{b:02X}")?;
-            } else {
-                f.write_str(char::from(b).encode_utf8(&mut [0; 4]))?;
-            }
-        }
+        write_encoded(f, &self.value, is_value_safe)?;
         if !self.properties.is_empty() {
             f.write_str(";")?;
             f.write_str(&self.properties)?;
@@ -214,6 +220,74 @@ impl fmt::Debug for BaggageMember {
 /// so the work is bounded whatever the size of the header.
 /// [`insert`](Baggage::insert) refuses a member that does not fit.
 ///
+/// # Encoding
+///
+/// Values are percent-decoded when parsed (`%` followed by two hex digits;
+/// any other `%` makes the value invalid) and held decoded: a value is any
+/// string. [`Display`](fmt::Display), and so every header this crate
+/// writes, percent-encodes them again, as `%XX` with upper-case hex digits,
+/// for **every byte except the `baggage-octet`s other than `%`, `+` and
+/// `=`**. So these are always encoded:
+///
+/// | in the value | on the wire | why |
+/// |---|---|---|
+/// | `%` | `%25` | the escape character |
+/// | `+` | `%2B` | OpenTelemetry's Python SDK (`unquote_plus`) and older Java SDKs (`URLDecoder`) read a bare `+` as a space |
+/// | `=` | `%3D` | OpenTelemetry's Rust SDK cuts a value at a second `=` |
+/// | space, `"`, `,`, `;`, `\` | `%20`, `%22`, `%2C`, `%3B`, `%5C` | not `baggage-octet`s |
+/// | control characters, DEL, non-ASCII | `%00`…`%1F`, `%7F`, each UTF-8 byte (`é` is `%C3%A9`) | not `baggage-octet`s |
+///
+/// Everything else (letters, digits and ``!#$&'()*-./:<>?@[]^_`{|}~``) is
+/// written as is. Every decoder of the OpenTelemetry SDKs for Python
+/// (`unquote_plus`), Go (`url.PathUnescape`), Java (its percent decoder,
+/// and the `URLDecoder` of older versions), JavaScript (`decodeURIComponent`)
+/// and Rust (`percent_decode_str`, after splitting at `=`) then reads the
+/// value this crate holds, and reading it back here gives the same value:
+/// `parse(format(x)) == x`. Properties are opaque to the specification and
+/// are written as received.
+///
+/// | value | written as |
+/// |---|---|
+/// | `1+1=2` | `1%2B1%3D2` |
+/// | `DF 28` | `DF%2028` |
+/// | `100%` | `100%25` |
+/// | `a,b;c` | `a%2Cb%3Bc` |
+/// | `say "hi"\` | `say%20%22hi%22%5C` |
+/// | `é✓` | `%C3%A9%E2%9C%93` |
+/// | `user@example.com/x?y` | `user@example.com/x?y` |
+///
+/// **A `+` received is a `+`**, as the specification says: only `%XX` is
+/// decoded. The Python SDK sends a space as `+` (it encodes with
+/// `quote_plus`), so the value `DF 28 eu west` set in Python arrives as
+/// `DF+28+eu+west` and reads `DF+28+eu+west` here, while Python's `1+1=2`
+/// arrives as `1%2B1%3D2` and reads `1+1=2`. A bare `+` cannot be read as a
+/// space in general: Go's and Rust's SDKs send a `+` in a value as is, and a
+/// server cannot tell which SDK a peer runs. When every peer that sends
+/// baggage is known to encode like Python's SDK, read the header with
+/// [`parse_lossy_plus_as_space`](Baggage::parse_lossy_plus_as_space)
+/// instead (see its example).
+///
+/// # Keys
+///
+/// Keys are RFC 9110 tokens on the wire, and **held and compared
+/// percent-decoded**: `%` followed by two hex digits is decoded, any other
+/// `%` (a token character) is kept as is. OpenTelemetry's Python and
+/// JavaScript SDKs percent-encode keys (Python sends `tok!en#key` as
+/// `tok%21en%23key`), and their Rust SDK decodes them; a key reads the same
+/// here whichever way it was sent. [`get`](Baggage::get),
+/// [`insert`](Baggage::insert), [`remove`](Baggage::remove),
+/// [`BaggageMember::key`],
+/// [`PropagateLayer::forward_baggage`](crate::PropagateLayer::forward_baggage),
+/// [`PropagateLayer::export_var`](crate::PropagateLayer::export_var) and the
+/// OpenTelemetry conversions all take and give decoded keys.
+///
+/// A key is written as a token: `%` and every byte that is not a token
+/// character are percent-encoded, the rest as is (so `tok!en#key` is written
+/// `tok!en#key`, and a `+` in a key stays a `+`). Keys that are tokens
+/// without `%`, which is what most keys are, are written unchanged, which
+/// matters because the Go and Java SDKs do not decode keys: they read
+/// `tok%21en%23key` as it is written. Prefer such keys.
+///
 /// [W3C Baggage]: https://www.w3.org/TR/baggage/
 ///
 /// # Examples
@@ -225,6 +299,12 @@ impl fmt::Debug for BaggageMember {
 /// assert_eq!(baggage.get("serverNode"), Some("DF 28"));
 /// assert_eq!(baggage.len(), 3);
 /// assert_eq!(baggage.to_string(), "userId=alice,serverNode=DF%2028,isProduction=false");
+///
+/// // What OpenTelemetry's Python SDK sends for {"tok!en#key": "1+1=2", "region": "DF 28 eu west"}.
+/// let baggage: Baggage = "tok%21en%23key=1%2B1%3D2,region=DF+28+eu+west".parse().unwrap();
+/// assert_eq!(baggage.get("tok!en#key"), Some("1+1=2"));
+/// assert_eq!(baggage.get("region"), Some("DF+28+eu+west")); // `+` is a `+`
+/// assert_eq!(baggage.to_string(), "tok!en#key=1%2B1%3D2,region=DF%2B28%2Beu%2Bwest");
 ///
 /// // 10,000 members: the first 64 are kept.
 /// let huge = (0..10_000).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
@@ -283,7 +363,7 @@ impl Baggage {
             if baggage.is_full() {
                 break;
             }
-            if let Ok(member) = parse_member(raw) {
+            if let Ok(member) = parse_member(raw, Plus::Plus) {
                 if baggage.push(member).is_err() {
                     break;
                 }
@@ -292,7 +372,87 @@ impl Baggage {
         baggage
     }
 
-    /// The value of the first member with `key`.
+    /// Parses like [`parse_lossy`](Baggage::parse_lossy), except that a `+`
+    /// in a key or value reads as a space, as form decoders do
+    /// (`application/x-www-form-urlencoded`): OpenTelemetry's Python SDK
+    /// decodes with `unquote_plus`, and encodes with `quote_plus`, which
+    /// writes a space as `+` and a `+` as `%2B`.
+    ///
+    /// Use it only when every peer that sends baggage encodes that way: Go's
+    /// and Rust's SDKs send a `+` in a value as is, which this reads as a
+    /// space. See [Encoding](Baggage#encoding). What is written is the same
+    /// whichever parser read the value (a space as `%20`).
+    ///
+    /// # Examples
+    ///
+    /// What the Python SDK sends for `{"region": "DF 28 eu west", "sum": "1+1=2"}`:
+    ///
+    /// ```
+    /// use contextvars_tower::w3c::Baggage;
+    ///
+    /// let header = "region=DF+28+eu+west,sum=1%2B1%3D2";
+    /// let baggage = Baggage::parse_lossy_plus_as_space(header);
+    /// assert_eq!(baggage.get("region"), Some("DF 28 eu west"));
+    /// assert_eq!(baggage.get("sum"), Some("1+1=2"));
+    /// assert_eq!(baggage.to_string(), "region=DF%2028%20eu%20west,sum=1%2B1%3D2");
+    /// // The specification's reading:
+    /// assert_eq!(Baggage::parse_lossy(header).get("region"), Some("DF+28+eu+west"));
+    /// ```
+    ///
+    /// In an axum application, a middleware inside the request context can
+    /// replace [`BAGGAGE`](crate::BAGGAGE) with this reading of the header:
+    ///
+    /// ```
+    /// use axum::{body::Body, extract::Request, middleware::{self, Next}, response::Response};
+    /// use axum::{routing::get, Router};
+    /// use contextvars_tower::{w3c::Baggage, RequestContextExt, BAGGAGE};
+    /// use tower::ServiceExt;
+    ///
+    /// /// Every peer is a Python service: `+` in baggage means a space.
+    /// async fn python_baggage(request: Request, next: Next) -> Response {
+    ///     let fields: Vec<&str> = request
+    ///         .headers()
+    ///         .get_all("baggage")
+    ///         .iter()
+    ///         .filter_map(|v| v.to_str().ok())
+    ///         .collect();
+    ///     if !fields.is_empty() {
+    ///         BAGGAGE.set(Baggage::parse_lossy_plus_as_space(&fields.join(",")));
+    ///     }
+    ///     next.run(request).await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Router::new()
+    ///     .route("/", get(|| async { BAGGAGE.get().get("region").unwrap_or("").to_owned() }))
+    ///     .layer(middleware::from_fn(python_baggage))
+    ///     .with_request_context();
+    /// let request = http::Request::get("/")
+    ///     .header("baggage", "region=DF+28+eu+west")
+    ///     .body(Body::empty())
+    ///     .unwrap();
+    /// let body = axum::body::to_bytes(app.oneshot(request).await.unwrap().into_body(), 64).await.unwrap();
+    /// assert_eq!(body, "DF 28 eu west");
+    /// # }
+    /// ```
+    pub fn parse_lossy_plus_as_space(s: &str) -> Baggage {
+        let mut baggage = Baggage::new();
+        for raw in s.split(',') {
+            if baggage.is_full() {
+                break;
+            }
+            if let Ok(member) = parse_member(raw, Plus::Space) {
+                if baggage.push(member).is_err() {
+                    break;
+                }
+            }
+        }
+        baggage
+    }
+
+    /// The value of the first member with `key` (decoded, see
+    /// [Keys](Baggage#keys)).
     ///
     /// # Examples
     ///
@@ -302,6 +462,8 @@ impl Baggage {
     /// let baggage: Baggage = "a=1,a=2".parse().unwrap();
     /// assert_eq!(baggage.get("a"), Some("1"));
     /// assert_eq!(baggage.get("A"), None);
+    /// let python: Baggage = "tok%21en%23key=1".parse().unwrap();
+    /// assert_eq!(python.get("tok!en#key"), Some("1"));
     /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.members
@@ -369,14 +531,15 @@ impl Baggage {
         self.len
     }
 
-    /// Sets `key` to `value` (any string: it is percent-encoded when
-    /// written). An existing member with `key` is replaced in place, without
-    /// its properties, and any later duplicates are removed; otherwise the
-    /// member is appended.
+    /// Sets `key` to `value`. Both are decoded forms, any string (the key
+    /// not empty): they are percent-encoded when written, as described under
+    /// [Encoding](Baggage#encoding) and [Keys](Baggage#keys). An existing
+    /// member with `key` is replaced in place, without its properties, and
+    /// any later duplicates are removed; otherwise the member is appended.
     ///
     /// # Errors
     ///
-    /// [`BaggageError::InvalidKey`] if `key` is not a token;
+    /// [`BaggageError::InvalidKey`] if `key` is empty;
     /// [`TooManyMembers`](BaggageError::TooManyMembers) or
     /// [`TooLarge`](BaggageError::TooLarge) if the result would exceed the
     /// [limits](Baggage#limits). Nothing changes then.
@@ -388,12 +551,16 @@ impl Baggage {
     ///
     /// let mut baggage = Baggage::new();
     /// baggage.insert("tenant", "acme corp").unwrap();
-    /// assert_eq!(baggage.to_string(), "tenant=acme%20corp");
-    /// assert_eq!(baggage.insert("bad key", "x"), Err(BaggageError::InvalidKey));
+    /// baggage.insert("sum", "1+1=2").unwrap();
+    /// assert_eq!(baggage.to_string(), "tenant=acme%20corp,sum=1%2B1%3D2");
+    /// baggage.insert("tok!en#key", "x").unwrap(); // a token: written as is
+    /// baggage.insert("user name", "y").unwrap(); // not a token: encoded
+    /// assert_eq!(baggage.to_string(), "tenant=acme%20corp,sum=1%2B1%3D2,tok!en#key=x,user%20name=y");
+    /// assert_eq!(baggage.insert("", "x"), Err(BaggageError::InvalidKey));
     /// assert_eq!(baggage.insert("big", &"x".repeat(9000)), Err(BaggageError::TooLarge));
     /// ```
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), BaggageError> {
-        if !is_token(key) {
+        if key.is_empty() {
             return Err(BaggageError::InvalidKey);
         }
         let member = BaggageMember::new(key, value);
@@ -418,7 +585,8 @@ impl Baggage {
         }
     }
 
-    /// Removes every member with `key`; returns whether there was one.
+    /// Removes every member with `key` (decoded); returns whether there was
+    /// one.
     ///
     /// # Examples
     ///
@@ -481,7 +649,7 @@ impl FromStr for Baggage {
             if baggage.is_full() {
                 break;
             }
-            let member = parse_member(raw)?;
+            let member = parse_member(raw, Plus::Plus)?;
             if baggage.push(member).is_err() {
                 break;
             }
@@ -491,8 +659,9 @@ impl FromStr for Baggage {
 }
 
 impl fmt::Display for Baggage {
-    /// The canonical form: members joined with `,`, values percent-encoded,
-    /// no optional whitespace.
+    /// The canonical form: members joined with `,`, keys and values
+    /// percent-encoded as described under [Encoding](Baggage#encoding), no
+    /// optional whitespace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, member) in self.members.iter().enumerate() {
             if i > 0 {
@@ -537,17 +706,46 @@ fn is_baggage_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
-/// Bytes of a decoded value written as `%XX`: those outside
-/// `baggage-octet`, and `%` itself.
-fn needs_encoding(b: u8) -> bool {
-    !is_baggage_octet(b) || b == b'%'
+/// Bytes of a decoded value written as they are: `baggage-octet`s except
+/// `%` (the escape character), `+` (a space to form decoders such as
+/// Python's `unquote_plus`) and `=` (where OpenTelemetry's Rust SDK cuts a
+/// value). Every other byte is written as `%XX`.
+fn is_value_safe(b: u8) -> bool {
+    is_baggage_octet(b) && !matches!(b, b'%' | b'+' | b'=')
 }
 
-fn encoded_value_len(value: &str) -> usize {
-    value
-        .bytes()
-        .map(|b| if needs_encoding(b) { 3 } else { 1 })
-        .sum()
+/// Bytes of a decoded key written as they are: token characters except
+/// `%`. Every other byte is written as `%XX`.
+fn is_key_safe(b: u8) -> bool {
+    is_tchar(b) && b != b'%'
+}
+
+/// The length of `s` written with [`write_encoded`].
+fn encoded_len(s: &str, safe: fn(u8) -> bool) -> usize {
+    s.bytes().map(|b| if safe(b) { 1 } else { 3 }).sum()
+}
+
+/// Writes `s` with every byte that is not `safe` as `%XX` (upper-case hex),
+/// runs of safe bytes in one piece.
+fn write_encoded(f: &mut fmt::Formatter<'_>, s: &str, safe: fn(u8) -> bool) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if safe(b) {
+            continue;
+        }
+        // Safe bytes are ASCII, so a run of them lies on character
+        // boundaries (an empty run may not).
+        if start < i {
+            f.write_str(&s[start..i])?;
+        }
+        f.write_char('%')?;
+        f.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+        f.write_char(char::from(HEX[usize::from(b & 0xf)]))?;
+        start = i + 1;
+    }
+    f.write_str(&s[start..])
 }
 
 fn canonical_len(members: &[BaggageMember]) -> usize {
@@ -567,49 +765,85 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Checks the `baggage-octet`s of a raw value and percent-decodes it.
-fn decode_value(raw: &str) -> Result<Box<str>, BaggageError> {
+/// How a bare `+` in a key or value reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plus {
+    /// As a `+`, per the specification.
+    Plus,
+    /// As a space, as form decoders read it.
+    Space,
+}
+
+/// What a `%` not followed by two hex digits means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BadEscape {
+    /// The text is invalid (values).
+    Invalid,
+    /// A literal `%` (keys: `%` is a token character).
+    Literal,
+}
+
+/// Percent-decodes `raw` (whose bytes the caller has checked); invalid
+/// UTF-8 becomes U+FFFD. `None` for a bad escape if bad escapes are
+/// invalid.
+fn percent_decode(raw: &str, plus: Plus, bad_escape: BadEscape) -> Option<Box<str>> {
     let bytes = raw.as_bytes();
-    if !bytes.iter().all(|&b| is_baggage_octet(b)) {
-        return Err(BaggageError::InvalidValue);
-    }
-    if !bytes.contains(&b'%') {
-        return Ok(raw.into());
+    if !bytes.contains(&b'%') && (plus == Plus::Plus || !bytes.contains(&b'+')) {
+        return Some(raw.into());
     }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_value);
-            let lo = bytes.get(i + 2).copied().and_then(hex_value);
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
-                _ => return Err(BaggageError::InvalidValue),
+        match bytes[i] {
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi << 4) | lo);
+                        i += 3;
+                        continue;
+                    }
+                    _ if bad_escape == BadEscape::Invalid => return None,
+                    _ => out.push(b'%'),
+                }
             }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+            b'+' if plus == Plus::Space => out.push(b' '),
+            b => out.push(b),
         }
+        i += 1;
     }
-    Ok(match String::from_utf8_lossy(&out) {
+    Some(match String::from_utf8_lossy(&out) {
         Cow::Borrowed(s) => s.into(),
         Cow::Owned(s) => s.into(),
     })
 }
 
+/// Checks that a raw key is a token and percent-decodes it.
+fn decode_key(raw: &str, plus: Plus) -> Result<Box<str>, BaggageError> {
+    if !is_token(raw) {
+        return Err(BaggageError::InvalidKey);
+    }
+    percent_decode(raw, plus, BadEscape::Literal).ok_or(BaggageError::InvalidKey)
+}
+
+/// Checks the `baggage-octet`s of a raw value and percent-decodes it.
+fn decode_value(raw: &str, plus: Plus) -> Result<Box<str>, BaggageError> {
+    if !raw.bytes().all(is_baggage_octet) {
+        return Err(BaggageError::InvalidValue);
+    }
+    percent_decode(raw, plus, BadEscape::Invalid).ok_or(BaggageError::InvalidValue)
+}
+
 /// Parses one comma-separated list member.
-fn parse_member(raw: &str) -> Result<BaggageMember, BaggageError> {
+fn parse_member(raw: &str, plus: Plus) -> Result<BaggageMember, BaggageError> {
     let mut parts = raw.split(';');
     let key_value = parts.next().unwrap_or_default();
     let (key, value) = key_value
         .split_once('=')
         .ok_or(BaggageError::MissingEquals)?;
-    let key = key.trim_matches(is_ows);
-    if !is_token(key) {
-        return Err(BaggageError::InvalidKey);
-    }
-    let value = decode_value(value.trim_matches(is_ows))?;
+    let key = decode_key(key.trim_matches(is_ows), plus)?;
+    let value = decode_value(value.trim_matches(is_ows), plus)?;
     let mut properties = String::new();
     for property in parts {
         let property = property.trim_matches(is_ows);
@@ -635,7 +869,7 @@ fn parse_member(raw: &str) -> Result<BaggageMember, BaggageError> {
         }
     }
     Ok(BaggageMember {
-        key: key.into(),
+        key,
         value,
         properties: properties.into(),
     })
@@ -706,8 +940,9 @@ mod tests {
         let encoded = "SomeKey=%09%20%22%27%3B%3Dasdf%21%40%23%24%25%5E%26%2A%28%29";
         let b = parse(encoded).unwrap();
         assert_eq!(b.get("SomeKey"), Some("\t \"';=asdf!@#$%^&*()"));
-        // Our canonical form encodes only what must be encoded.
-        assert_eq!(b.to_string(), "SomeKey=%09%20%22'%3B=asdf!@#$%25^&*()");
+        // Our canonical form encodes what is not a `baggage-octet`, and `%`,
+        // `+` and `=`.
+        assert_eq!(b.to_string(), "SomeKey=%09%20%22'%3B%3Dasdf!@#$%25^&*()");
         assert_eq!(parse(&b.to_string()).unwrap(), b);
         let ows = parse("SomeKey \t = \t %09%20%22%27%3B%3Dasdf \t ").unwrap();
         assert_eq!(ows.get("SomeKey"), Some("\t \"';=asdf"));
@@ -843,5 +1078,180 @@ mod tests {
             assert_eq!(parse(&text).unwrap().get("k"), Some(v), "{text:?}");
             assert_eq!(b.encoded_len(), text.len());
         }
+    }
+
+    /// Every byte of a written value or key, and whether it is escaped.
+    fn escaped_bytes(text: &str) -> Vec<(u8, bool)> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                assert_eq!(hex, hex.to_uppercase(), "{text:?}");
+                out.push((u8::from_str_radix(hex, 16).unwrap(), true));
+                i += 3;
+            } else {
+                out.push((bytes[i], false));
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn wire_forms_of_values() {
+        let table = [
+            ("plus", "1+1=2", "1%2B1%3D2"),
+            ("space", "DF 28 eu west", "DF%2028%20eu%20west"),
+            ("percent", "100%", "100%25"),
+            ("escape-like", "%41", "%2541"),
+            ("equals", "a=b", "a%3Db"),
+            ("comma", "a,b", "a%2Cb"),
+            ("semicolon", "a;b", "a%3Bb"),
+            ("quotes", "say \"hi\"", "say%20%22hi%22"),
+            ("backslash", "C:\\dir", "C:%5Cdir"),
+            ("non-ascii", "é✓", "%C3%A9%E2%9C%93"),
+            ("controls", "\t\n\u{0}\u{7f}", "%09%0A%00%7F"),
+            ("tab-and-space", " x ", "%20x%20"),
+            (
+                "url",
+                "user@example.com/x?y&z#f",
+                "user@example.com/x?y&z#f",
+            ),
+            (
+                "punctuation",
+                "!$&'()*-./:<>?@[]^_`{|}~",
+                "!$&'()*-./:<>?@[]^_`{|}~",
+            ),
+            ("empty", "", ""),
+        ];
+        for (key, value, wire) in table {
+            let mut b = Baggage::new();
+            b.insert(key, value).unwrap();
+            assert_eq!(b.to_string(), format!("{key}={wire}"), "{value:?}");
+            assert_eq!(b.encoded_len(), b.to_string().len(), "{value:?}");
+            let back = parse(&b.to_string()).unwrap();
+            assert_eq!(back.get(key), Some(value), "{wire:?}");
+            assert_eq!(back, b);
+        }
+        // Every byte is written as is exactly when it is a `baggage-octet`
+        // other than `%`, `+` and `=`.
+        let all: String = (0u8..=0x7f).map(char::from).collect::<String>() + "é";
+        let mut b = Baggage::new();
+        b.insert("k", &all).unwrap();
+        let text = b.to_string();
+        for (byte, escaped) in escaped_bytes(&text[2..]) {
+            let safe = is_baggage_octet(byte) && !b"%+=".contains(&byte);
+            assert_eq!(escaped, !safe, "byte {byte:#04x}");
+        }
+        assert_eq!(parse(&text).unwrap().get("k"), Some(all.as_str()));
+    }
+
+    #[test]
+    fn keys_are_held_decoded_and_written_as_tokens() {
+        // Python's SDK percent-encodes keys (`quote_plus`).
+        let b = parse("tok%21en%23key=1").unwrap();
+        let member = b.iter().next().unwrap();
+        assert_eq!(member.key(), "tok!en#key");
+        assert_eq!(b.get("tok!en#key"), Some("1"));
+        assert_eq!(b.get("tok%21en%23key"), None);
+        // A token needs no escape: written decoded.
+        assert_eq!(b.to_string(), "tok!en#key=1");
+        assert_eq!(parse("tok!en#key=1").unwrap(), b);
+
+        let table = [
+            // (wire, decoded key, written)
+            ("plain", "plain", "plain"),
+            ("a%20b", "a b", "a%20b"),
+            ("k%41", "kA", "kA"),
+            ("a+b", "a+b", "a+b"),
+            ("100%", "100%", "100%25"),
+            ("%zz", "%zz", "%25zz"),
+            ("%2541", "%41", "%2541"),
+            ("%D0%BA", "к", "%D0%BA"),
+            ("%FF", "\u{FFFD}", "%EF%BF%BD"),
+            ("a%2Cb%3Dc", "a,b=c", "a%2Cb%3Dc"),
+        ];
+        for (wire, key, written) in table {
+            let b = parse(&format!("{wire}=v")).unwrap();
+            assert_eq!(b.iter().next().unwrap().key(), key, "{wire:?}");
+            assert_eq!(b.get(key), Some("v"), "{wire:?}");
+            assert_eq!(b.to_string(), format!("{written}=v"), "{wire:?}");
+            assert_eq!(b.encoded_len(), b.to_string().len(), "{wire:?}");
+            assert!(is_token(written), "{written:?}");
+            assert_eq!(parse(&b.to_string()).unwrap(), b, "{wire:?}");
+        }
+        // Two spellings of one key are duplicates: the first wins.
+        let b = parse("a=1,%61=2").unwrap();
+        assert_eq!(b.get("a"), Some("1"));
+        assert_eq!(b.len(), 2);
+        // insert and remove take decoded keys.
+        let mut b = parse("tok%21en%23key=1,other=2").unwrap();
+        b.insert("tok!en#key", "3").unwrap();
+        assert_eq!(b.to_string(), "tok!en#key=3,other=2");
+        assert!(b.remove("tok!en#key"));
+        assert_eq!(b.to_string(), "other=2");
+        b.insert("a b", "1").unwrap();
+        assert_eq!(b.to_string(), "other=2,a%20b=1");
+        assert_eq!(b.insert("", "1"), Err(BaggageError::InvalidKey));
+    }
+
+    #[test]
+    fn round_trip_of_values_from_other_sdks() {
+        // Values as the specification reads them, whoever sent them: written
+        // here, then read back, unchanged.
+        let values = [
+            "1+1=2",
+            "DF 28 eu west",
+            "+",
+            "%2B",
+            "a=b=c",
+            " leading and trailing ",
+            ",;=\\\"",
+            "ключ 🎉",
+            "\u{1}\u{1f}\u{7f}",
+        ];
+        for v in values {
+            for key in ["k", "tok!en#key", "ключ", "a b"] {
+                let mut b = Baggage::new();
+                b.insert(key, v).unwrap();
+                let text = b.to_string();
+                assert!(text.bytes().all(|c| c.is_ascii_graphic()), "{text:?}");
+                let (wire_key, wire_value) = text.split_once('=').unwrap();
+                assert!(is_token(wire_key), "{text:?}");
+                assert!(!wire_value.contains(['+', '=']), "{text:?}");
+                let back = parse(&text).unwrap();
+                assert_eq!(back.get(key), Some(v), "{text:?}");
+                assert_eq!(Baggage::parse_lossy(&text), back);
+                // Nothing written here has a bare `+`: the form reading agrees.
+                assert_eq!(Baggage::parse_lossy_plus_as_space(&text), back);
+            }
+        }
+    }
+
+    #[test]
+    fn plus_as_space_is_an_explicit_reading() {
+        let python = "region=DF+28+eu+west,sum=1%2B1%3D2,a+b=1";
+        let spec = Baggage::parse_lossy(python);
+        assert_eq!(spec.get("region"), Some("DF+28+eu+west"));
+        assert_eq!(spec.get("sum"), Some("1+1=2"));
+        assert_eq!(spec.get("a+b"), Some("1"));
+        let form = Baggage::parse_lossy_plus_as_space(python);
+        assert_eq!(form.get("region"), Some("DF 28 eu west"));
+        assert_eq!(form.get("sum"), Some("1+1=2"));
+        assert_eq!(form.get("a b"), Some("1"));
+        assert_eq!(
+            form.to_string(),
+            "region=DF%2028%20eu%20west,sum=1%2B1%3D2,a%20b=1"
+        );
+        // Otherwise the same lenient parser, with the same limits.
+        assert_eq!(
+            Baggage::parse_lossy_plus_as_space("a=1,bad key=2,,c=%zz,d=4").to_string(),
+            "a=1,d=4"
+        );
+        assert!(Baggage::parse_lossy_plus_as_space("").is_empty());
+        let huge: String = (0..100).map(|i| format!("k{i}=v+w,")).collect();
+        assert_eq!(Baggage::parse_lossy_plus_as_space(&huge).len(), 64);
     }
 }

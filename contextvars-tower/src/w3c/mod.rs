@@ -34,7 +34,6 @@ pub(crate) use ids::encode_hex;
 mod traceparent;
 mod tracestate;
 
-pub(crate) use baggage::is_token;
 pub use baggage::{Baggage, BaggageError, BaggageMember};
 pub use ids::{ParseIdError, SpanId, TraceFlags, TraceId};
 pub use traceparent::{ParseTraceParentError, TraceParent};

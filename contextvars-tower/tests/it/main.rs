@@ -1,6 +1,7 @@
 //! Integration tests over real loopback HTTP: axum servers on 127.0.0.1,
 //! hyper clients.
 
+mod baggage_interop;
 mod common;
 mod entry_points;
 mod hostile_inputs;
