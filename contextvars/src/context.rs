@@ -232,13 +232,17 @@ impl Context {
     #[inline]
     #[track_caller]
     pub(crate) fn run_mut_for<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
-        // The hot path of every poll of a task: kept to a few word moves.
-        let (map, entered) = match self.enter_owned(task) {
-            Ok(entered) => entered,
-            Err(err) => enter_failed(err),
-        };
-        let _guard = OwnedExit { map, entered };
-        f()
+        // The hot path of every poll of a task: a few word moves, in one
+        // access to the thread-local.
+        let id = self.id;
+        let (map, entered) = self.state.get_mut();
+        if entered {
+            enter_failed(EnterError::AlreadyEntered);
+        }
+        match current::run_entered(map, id, task, f) {
+            Some(r) => r,
+            None => enter_failed(EnterError::ThreadShuttingDown),
+        }
     }
 
     /// Enters this context, which the caller owns exclusively, on behalf of
@@ -473,20 +477,6 @@ impl Drop for SharedExit<'_> {
             Some(map) => drop(self.ctx.state.exit(map)),
             None => self.ctx.state.cancel_enter(),
         });
-    }
-}
-
-/// Restores the caller's context when an owned `run_mut` ends, even by a
-/// panic, putting the context's map back.
-struct OwnedExit<'a> {
-    map: &'a mut Map,
-    entered: current::Entered,
-}
-
-impl Drop for OwnedExit<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        exit_owned(self.map, &self.entered);
     }
 }
 

@@ -236,32 +236,87 @@ pub(crate) struct Entered {
 pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
     let mut map = Some(map);
     CURRENT
-        .try_with(|slot| {
-            let map = map.take().expect("called once");
-            let prev_map = swap_current(slot, map);
-            let prev_id = slot.id.replace(id);
-            let prev_task = slot.task.replace(task);
-            let depth = slot.depth.get() + 1;
-            slot.depth.set(depth);
-            if depth == 1 {
-                // Empty since the last exit took the base map back.
-                let empty = slot.base_map.replace(prev_map);
-                debug_assert!(empty.len() == 0);
-                std::mem::forget(empty);
-                slot.base_id.set(prev_id);
-                slot.base_task.set(prev_task);
+        .try_with(|slot| enter_slot(slot, map.take().expect("called once"), id, task))
+        .map_err(|_| map.take().expect("not taken by the failed access"))
+}
+
+/// [`enter`] on the slot, already accessed.
+#[inline(always)]
+fn enter_slot(slot: &Slot, map: Map, id: u64, task: u64) -> Entered {
+    let prev_map = swap_current(slot, map);
+    let prev_id = slot.id.replace(id);
+    let prev_task = slot.task.replace(task);
+    let depth = slot.depth.get() + 1;
+    slot.depth.set(depth);
+    if depth == 1 {
+        // Empty since the last exit took the base map back.
+        let empty = slot.base_map.replace(prev_map);
+        debug_assert!(empty.len() == 0);
+        std::mem::forget(empty);
+        slot.base_id.set(prev_id);
+        slot.base_task.set(prev_task);
+    } else {
+        slot.outer.borrow_mut().push(Frame {
+            id: prev_id,
+            map: prev_map,
+            task: prev_task,
+        });
+    }
+    Entered {
+        depth: NonZeroUsize::new(depth).expect("depth + 1 > 0"),
+    }
+}
+
+/// Runs `f` with `*map`, the map of context `id`, entered on this thread on
+/// behalf of async task `task` ([`NO_TASK`] if none), and puts the map back
+/// into `*map`, with `f`'s changes, when `f` returns or panics: [`enter`]
+/// and [`exit`] in one access to the thread-local, for the hot path of
+/// every poll of a task.
+///
+/// Returns `None`, without calling `f`, after teardown.
+#[inline]
+pub(crate) fn run_entered<R>(
+    map: &mut Map,
+    id: u64,
+    task: u64,
+    f: impl FnOnce() -> R,
+) -> Option<R> {
+    /// Exits on every way out of `f`.
+    struct Exit<'a> {
+        slot: &'a Slot,
+        map: &'a mut Map,
+        entered: Entered,
+    }
+
+    impl Drop for Exit<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            let depth = self.entered.depth.get();
+            if self.slot.depth.get() == depth {
+                *self.map = restore_previous(self.slot, depth);
             } else {
-                slot.outer.borrow_mut().push(Frame {
-                    id: prev_id,
-                    map: prev_map,
-                    task: prev_task,
+                let map = &mut *self.map;
+                exit_out_of_order(depth, |exited| {
+                    if let Some(exited) = exited {
+                        *map = exited;
+                    }
                 });
             }
-            Entered {
-                depth: NonZeroUsize::new(depth).expect("depth + 1 > 0"),
-            }
+        }
+    }
+
+    let mut f = Some(f);
+    CURRENT
+        .try_with(|slot| {
+            let entered = enter_slot(slot, std::mem::take(map), id, task);
+            let _exit = Exit {
+                slot,
+                map: &mut *map,
+                entered,
+            };
+            (f.take().expect("called once"))()
         })
-        .map_err(|_| map.take().expect("not taken by the failed access"))
+        .ok()
 }
 
 /// Panics after an out-of-order exit (see [`exit`]), unless the thread is

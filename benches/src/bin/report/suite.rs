@@ -457,15 +457,30 @@ fn poll() -> Group {
         let ctx = context_with(size);
         b.push(Bench::ours(
             format!("poll.with_context.{size}"),
-            format!("WithContext (owned context) [{}]", vars_label(size)),
+            format!(
+                "WithContext (owned context), a task's root future: the task probe asked at the first poll [{}]",
+                vars_label(size)
+            ),
             routine(move |n| {
                 time_polls(
-                    contextvars::FutureExt::with_context(AlwaysPending::default(), ctx.copy()),
+                    contextvars::FutureExt::with_context(AlwaysPending::default(), ctx.copy())
+                        .task_root(),
                     n,
                 )
             }),
         ));
     }
+    let ctx = context_with(1);
+    b.push(Bench::ours(
+        "poll.with_context.any_task",
+        "WithContext (owned context), not a task's root: the task probe asked at every poll [1 var]",
+        routine(move |n| {
+            time_polls(
+                contextvars::FutureExt::with_context(AlwaysPending::default(), ctx.copy()),
+                n,
+            )
+        }),
+    ));
     let ctx = Arc::new(context_with(1));
     b.push(Bench::ours(
         "poll.with_context.shared",
