@@ -13,6 +13,27 @@ pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 pub(crate) const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The overhead HTTP/2 counts for every header field of a header list
+/// (RFC 9113, section 6.5.2; RFC 7541, section 4.1).
+const FIELD_OVERHEAD: usize = 32;
+
+/// Whether the header fields of a request add up to more than `limit`
+/// bytes: the length of each field's name and value, plus 32 per field.
+/// One pass over the fields, stopping at the limit; no allocation.
+pub(crate) fn header_list_exceeds(headers: &HeaderMap, limit: usize) -> bool {
+    if limit == usize::MAX {
+        return false;
+    }
+    let mut size = 0usize;
+    for (name, value) in headers {
+        size = size.saturating_add(name.as_str().len() + value.len() + FIELD_OVERHEAD);
+        if size > limit {
+            return true;
+        }
+    }
+    false
+}
+
 /// The values a request runs with.
 #[derive(Debug)]
 pub(crate) struct Incoming {
@@ -227,6 +248,16 @@ mod tests {
         }
         let after_empty = run(&[("baggage", b""), ("baggage", b"a=1")]);
         assert_eq!(after_empty.baggage.get("a"), Some("1"));
+    }
+
+    #[test]
+    fn header_list_size_counts_every_field_and_32_each() {
+        let map = headers(&[("a", b"12345"), ("bb", b""), ("a", b"6")]);
+        // (1 + 5 + 32) + (2 + 0 + 32) + (1 + 1 + 32) = 106.
+        assert!(!header_list_exceeds(&map, 106));
+        assert!(header_list_exceeds(&map, 105));
+        assert!(!header_list_exceeds(&HeaderMap::new(), 0));
+        assert!(!header_list_exceeds(&map, usize::MAX));
     }
 
     #[test]

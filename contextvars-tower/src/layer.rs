@@ -15,6 +15,7 @@ pub(crate) struct ServerConfig {
     pub(crate) request_id_header: HeaderName,
     pub(crate) echo_request_id: bool,
     pub(crate) new_trace_flags: TraceFlags,
+    pub(crate) max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -23,7 +24,73 @@ impl Default for ServerConfig {
             request_id_header: X_REQUEST_ID,
             echo_request_id: true,
             new_trace_flags: TraceFlags::SAMPLED,
+            max_header_bytes: RequestContextLayer::DEFAULT_MAX_HEADER_BYTES,
         }
+    }
+}
+
+/// A request extension: the request's header section was larger than the
+/// [`max_header_bytes`](RequestContextLayer::max_header_bytes) of the
+/// [`RequestContextLayer`] that served it, which then read none of its
+/// headers (new request id, new trace, empty baggage).
+///
+/// Answer such requests with `431 Request Header Fields Too Large` from a
+/// layer inside [`RequestContextLayer`], as in the example of
+/// [`max_header_bytes`](RequestContextLayer::max_header_bytes).
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use contextvars_tower::{HeaderListTooLarge, RequestContextLayer};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(RequestContextLayer::new().max_header_bytes(100))
+///     .service(service_fn(|req: http::Request<()>| async move {
+///         let marker = req.extensions().get::<HeaderListTooLarge>().copied();
+///         Ok::<_, Infallible>(http::Response::new(marker))
+///     }));
+/// let req = http::Request::builder().header("x-long", "a".repeat(100)).body(()).unwrap();
+/// let marker = svc.oneshot(req).await.unwrap().into_body().unwrap();
+/// assert_eq!(marker.limit(), 100);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeaderListTooLarge {
+    limit: usize,
+}
+
+impl HeaderListTooLarge {
+    pub(crate) fn new(limit: usize) -> HeaderListTooLarge {
+        HeaderListTooLarge { limit }
+    }
+
+    /// The limit the header section was over, in bytes (name + value + 32
+    /// per field).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{HeaderListTooLarge, RequestContextLayer};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let svc = RequestContextLayer::new().max_header_bytes(10).layer(service_fn(
+    ///     |req: http::Request<()>| async move {
+    ///         Ok::<_, Infallible>(http::Response::new(req.extensions().get::<HeaderListTooLarge>().map(|m| m.limit())))
+    ///     },
+    /// ));
+    /// let req = http::Request::builder().header("a", "b").body(()).unwrap();
+    /// assert_eq!(svc.oneshot(req).await.unwrap().into_body(), Some(10));
+    /// # }
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 }
 
@@ -63,8 +130,15 @@ pub struct RequestContextLayer {
 }
 
 impl RequestContextLayer {
+    /// The default of [`max_header_bytes`](RequestContextLayer::max_header_bytes):
+    /// 64 KiB.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
     /// A layer with the default settings: request id in `x-request-id`,
-    /// echoed in the response; new traces sampled.
+    /// echoed in the response; new traces sampled; the headers of requests
+    /// whose header fields add up to more than
+    /// [`DEFAULT_MAX_HEADER_BYTES`](RequestContextLayer::DEFAULT_MAX_HEADER_BYTES)
+    /// not read.
     ///
     /// # Examples
     ///
@@ -126,6 +200,68 @@ impl RequestContextLayer {
     /// ```
     pub fn sample_new_traces(mut self, sampled: bool) -> RequestContextLayer {
         Arc::make_mut(&mut self.config).new_trace_flags = TraceFlags::NONE.with_sampled(sampled);
+        self
+    }
+
+    /// The largest header section whose headers this layer reads, in bytes
+    /// (default:
+    /// [`DEFAULT_MAX_HEADER_BYTES`](RequestContextLayer::DEFAULT_MAX_HEADER_BYTES),
+    /// 64 KiB); `usize::MAX` turns the check off.
+    ///
+    /// The size of a request's header section is measured as HTTP/2 measures
+    /// a header list (RFC 9113, `SETTINGS_MAX_HEADER_LIST_SIZE`): for every
+    /// header field of the request, the length of its name plus the length
+    /// of its value plus 32. A request over the limit is served as if it had
+    /// no header this layer reads: a **new request id** (which replaces its
+    /// request id header), a **new trace**, **empty baggage**. It also gets a
+    /// [`HeaderListTooLarge`] extension, so that a layer inside this one can
+    /// refuse it with `431 Request Header Fields Too Large` (see the
+    /// example): this layer does not answer requests itself, so that it works
+    /// with any response body type. Counting takes one pass over the header
+    /// fields, with no allocation, and stops at the limit.
+    ///
+    /// The server in front rejects some requests before any layer runs: see
+    /// the crate's [limitations](crate#limitations) for what hyper enforces.
+    ///
+    /// # Examples
+    ///
+    /// Every request over the limit answered with `431`, whatever hyper let
+    /// through:
+    ///
+    /// ```
+    /// use axum::{body::Body, extract::Request, middleware::{self, Next}, response::Response};
+    /// use axum::{routing::get, Router};
+    /// use contextvars_tower::{HeaderListTooLarge, RequestContextLayer};
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    ///
+    /// async fn refuse_too_large(request: Request, next: Next) -> Result<Response, StatusCode> {
+    ///     if request.extensions().get::<HeaderListTooLarge>().is_some() {
+    ///         return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    ///     }
+    ///     Ok(next.run(request).await)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Layer order: the last `.layer(..)` is the outermost.
+    /// let app = Router::new()
+    ///     .route("/", get(|| async { "served" }))
+    ///     .layer(middleware::from_fn(refuse_too_large))
+    ///     .layer(RequestContextLayer::new().max_header_bytes(1024));
+    ///
+    /// // `x-big` (5) + 1000 + 32 = 1037 bytes: over the limit.
+    /// let big = http::Request::get("/").header("x-big", "a".repeat(1000)).body(Body::empty()).unwrap();
+    /// let response = app.clone().oneshot(big).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    /// assert!(response.headers().contains_key("x-request-id")); // a new id
+    ///
+    /// let small = http::Request::get("/").header("x-big", "a".repeat(900)).body(Body::empty()).unwrap();
+    /// assert_eq!(app.oneshot(small).await.unwrap().status(), StatusCode::OK);
+    /// # }
+    /// ```
+    pub fn max_header_bytes(mut self, limit: usize) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).max_header_bytes = limit;
         self
     }
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use contextvars::FutureExt;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::headers;
-use crate::layer::{RequestContextLayer, ServerConfig};
+use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
 use crate::w3c::Baggage;
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
@@ -20,6 +20,13 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///
 /// For each request, at [`call`](Service::call) time:
 ///
+/// 0. **Size.** A request whose header fields add up to more than
+///    [`max_header_bytes`](RequestContextLayer::max_header_bytes) (64 KiB by
+///    default; name + value + 32 bytes per field) is served as if it had no
+///    header this layer reads: a new request id (replacing its request id
+///    header), a new trace, empty baggage; and it gets a
+///    [`HeaderListTooLarge`](crate::HeaderListTooLarge) extension, with
+///    which an inner layer can answer `431` (see there).
 /// 1. **Context.** A new context is made with
 ///    [`contextvars::child_context`]: a copy of the caller's context (in a
 ///    hyper or axum server, the connection task's, normally empty). Both the
@@ -194,11 +201,18 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
+        // Over the size limit, no header of the request is read.
+        let too_large = headers::header_list_exceeds(req.headers(), config.max_header_bytes);
+        let none = HeaderMap::new();
         let incoming = headers::extract(
-            req.headers(),
+            if too_large { &none } else { req.headers() },
             &config.request_id_header,
             config.new_trace_flags,
         );
+        if too_large {
+            let marker = HeaderListTooLarge::new(config.max_header_bytes);
+            req.extensions_mut().insert(marker);
+        }
         let request_id = incoming.request_id;
 
         // Inner layers and the handler only ever see the validated id.

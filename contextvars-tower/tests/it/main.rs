@@ -4,6 +4,7 @@
 mod baggage_interop;
 mod common;
 mod entry_points;
+mod header_limits;
 mod hostile_inputs;
 mod isolation;
 mod misordered_middleware;
