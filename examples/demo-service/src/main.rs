@@ -334,24 +334,38 @@ struct TestCase {
 
 /// `POST /test`: for each case, POST its `arguments` as JSON to its `url`,
 /// propagating the incoming request's trace context.
+///
+/// Answers `200 OK` only if every callback answered with a success status.
+/// A callback that could not be made (bad URL, connection refused) or
+/// answered otherwise makes the whole request fail with `502 Bad Gateway`
+/// and a message naming the case, its URL and what went wrong; the cases
+/// after it are not run.
 async fn w3c_test(
     State(app): State<Frontend>,
     Json(cases): Json<Vec<TestCase>>,
 ) -> Result<StatusCode, (StatusCode, String)> {
-    for case in cases {
+    for (index, case) in cases.into_iter().enumerate() {
+        let failed = |what: String| {
+            let message = format!("case {index}: POST {}: {what}", case.url);
+            (StatusCode::BAD_GATEWAY, message)
+        };
         let body = serde_json::to_vec(&case.arguments).map_err(internal)?;
-        let request = http::Request::post(case.url)
+        let request = http::Request::post(&case.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(internal)?;
+            .map_err(|err| failed(format!("invalid request: {err}")))?;
         let response = app
             .client
             .clone()
             .oneshot(request)
             .await
-            .map_err(internal)?;
+            .map_err(|err| failed(format!("call failed: {err}")))?;
+        let status = response.status();
         // Drain the body so the connection can be reused.
         let _ = response.into_body().collect().await;
+        if !status.is_success() {
+            return Err(failed(format!("answered {status}")));
+        }
     }
     Ok(StatusCode::OK)
 }
@@ -736,6 +750,29 @@ fn check_order(
     tally.cross_talk == cross_before && tally.missing == missing_before
 }
 
+/// POSTs `cases` to the frontend's `/test`; its status and body.
+async fn post_test_cases(
+    frontend: &str,
+    cases: serde_json::Value,
+) -> Result<(StatusCode, String), String> {
+    let request = http::Request::post(format!("{frontend}/test"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(cases.to_string())))
+        .map_err(|e| e.to_string())?;
+    let response = http_client()
+        .request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// Sends one W3C test-service request through the frontend and returns
 /// whether the backend received the same trace id with a new parent id.
 async fn check_w3c_test_endpoint(services: &Services) -> Result<String, String> {
@@ -772,6 +809,17 @@ async fn check_w3c_test_endpoint(services: &Services) -> Result<String, String> 
     }
     if parents[0] == parents[1] {
         return Err("both calls had the same parent id".to_string());
+    }
+    // A callback that fails makes `/test` fail, with a message.
+    let (status, message) = post_test_cases(
+        &services.frontend,
+        serde_json::json!([{ "url": format!("{}/no-such-route", services.backend), "arguments": [] }]),
+    )
+    .await?;
+    if status != StatusCode::BAD_GATEWAY || !message.contains("404") {
+        return Err(format!(
+            "POST /test with a failing callback answered {status}: {message:?}"
+        ));
     }
     Ok(format!(
         "POST /test: 2 calls continued trace {trace_id} with new parent ids {} and {}",
@@ -939,4 +987,54 @@ fn main() -> ExitCode {
             run_load(&options).await
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn w3c_test_endpoint_reports_failed_callbacks() {
+        let run = async {
+            let services = start_services(0, false).await.unwrap();
+            let echo = format!("{}/echo", services.backend);
+            let missing = format!("{}/no-such-route", services.backend);
+
+            // Every callback succeeds: 200.
+            let cases = serde_json::json!([{ "url": echo, "arguments": [] }]);
+            let (status, _) = post_test_cases(&services.frontend, cases).await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+
+            // A callback answers 404: 502, naming the case, URL and status;
+            // the cases after it are not run.
+            let before = services.state.echoed.lock().unwrap().len();
+            let cases = serde_json::json!([
+                { "url": echo, "arguments": [] },
+                { "url": missing, "arguments": [] },
+                { "url": echo, "arguments": [] },
+            ]);
+            let (status, message) = post_test_cases(&services.frontend, cases).await.unwrap();
+            assert_eq!(status, StatusCode::BAD_GATEWAY);
+            assert_eq!(
+                message,
+                format!("case 1: POST {missing}: answered 404 Not Found")
+            );
+            assert_eq!(services.state.echoed.lock().unwrap().len(), before + 1);
+
+            // A callback that cannot be made: 502 too.
+            let cases = serde_json::json!([{ "url": "http://127.0.0.1:1/", "arguments": [] }]);
+            let (status, message) = post_test_cases(&services.frontend, cases).await.unwrap();
+            assert_eq!(status, StatusCode::BAD_GATEWAY);
+            assert!(
+                message.starts_with("case 0: POST http://127.0.0.1:1/: call failed"),
+                "{message}"
+            );
+        };
+        contextvars_tokio::root(async {
+            tokio::time::timeout(Duration::from_secs(60), run)
+                .await
+                .expect("hung")
+        })
+        .await;
+    }
 }
