@@ -236,9 +236,9 @@ impl Bits for () {
     }
 }
 
-/// One variable and its value in a [`Context`].
+/// One variable and its value in a [`Context`](crate::Context).
 ///
-/// Yielded by [`Context::iter`]. The value is type-erased: recover it with
+/// Yielded by [`Context::iter`](crate::Context::iter). The value is type-erased: recover it with
 /// [`downcast_ref`](Binding::downcast_ref) or [`downcast`](Binding::downcast),
 /// or print it with `{:?}`.
 ///

@@ -7,7 +7,7 @@ use crate::binding::{Binding, VarKey};
 use crate::current;
 use crate::error::EnterError;
 use crate::map::{self, Map};
-use crate::runtime;
+use crate::probe;
 use crate::stats;
 use crate::sync::Exclusive;
 use crate::var::ContextVar;
@@ -138,7 +138,7 @@ impl Context {
     /// ```
     #[track_caller]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.run_for(runtime::current_task(), f)
+        self.run_for(probe::current_task(), f)
     }
 
     /// [`run`](Context::run) on behalf of async task `task`.
@@ -174,7 +174,7 @@ impl Context {
     /// assert_eq!(ctx.run(|| ctx.try_run(|| 2)), Err(EnterError::AlreadyEntered));
     /// ```
     pub fn try_run<R>(&self, f: impl FnOnce() -> R) -> Result<R, EnterError> {
-        self.try_run_for(runtime::current_task(), f)
+        self.try_run_for(probe::current_task(), f)
     }
 
     /// [`try_run`](Context::try_run) on behalf of async task `task`.
@@ -225,7 +225,7 @@ impl Context {
     #[inline]
     #[track_caller]
     pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        self.run_mut_for(runtime::current_task(), f)
+        self.run_mut_for(probe::current_task(), f)
     }
 
     /// [`run_mut`](Context::run_mut) on behalf of async task `task`.

@@ -289,11 +289,15 @@ pub(crate) fn run_entered<R>(
     }
 
     impl Drop for Exit<'_> {
-        #[inline]
+        #[inline(always)]
         fn drop(&mut self) {
             let depth = self.entered.depth.get();
             if self.slot.depth.get() == depth {
-                *self.map = restore_previous(self.slot, depth);
+                // `*self.map` is the empty map `run_entered` left there: no
+                // drop to run.
+                let empty = std::mem::replace(self.map, restore_previous(self.slot, depth));
+                debug_assert!(empty.len() == 0);
+                std::mem::forget(empty);
             } else {
                 let map = &mut *self.map;
                 exit_out_of_order(depth, |exited| {

@@ -36,7 +36,7 @@ impl LookupError {
     pub(crate) fn here(name: &'static str) -> Self {
         LookupError {
             name,
-            in_task_without_context: crate::runtime::in_task_without_context(),
+            in_task_without_context: crate::probe::in_task_without_context(),
         }
     }
 

@@ -16,7 +16,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::context::{child_context, Context};
-use crate::runtime;
+use crate::probe;
 
 /// The context a [`WithContext`] runs in: owned by it, or shared.
 ///
@@ -66,6 +66,7 @@ impl ContextHandle {
     ///
     /// As [`Context::run`]: panics if a shared context is already entered.
     #[track_caller]
+    #[inline]
     fn run<R>(&mut self, task: u64, f: impl FnOnce() -> R) -> R {
         match self {
             ContextHandle::Owned(ctx) => ctx.run_mut_for(task, f),
@@ -187,12 +188,22 @@ enum PolledBy {
 
 impl PolledBy {
     /// The task polling now.
-    #[inline]
+    #[inline(always)]
     fn get(&mut self) -> u64 {
         match self {
-            PolledBy::AnyTask => runtime::current_task(),
             PolledBy::OneTask(Some(task)) => *task,
-            PolledBy::OneTask(known) => *known.insert(runtime::current_task()),
+            _ => self.ask(),
+        }
+    }
+
+    /// [`get`](PolledBy::get) when the probe must be asked: at every poll
+    /// of a future that is not a task's root, at the first of one that is.
+    #[cold]
+    #[inline(never)]
+    fn ask(&mut self) -> u64 {
+        match self {
+            PolledBy::AnyTask => probe::current_task(),
+            PolledBy::OneTask(known) => *known.insert(probe::current_task()),
         }
     }
 }
@@ -220,7 +231,7 @@ impl<F> WithContext<F> {
     /// task only, from its first poll to its drop.
     ///
     /// The context then records the task that enters it (see
-    /// [`runtime::set_task_probe`]) from the
+    /// [`runtime::set_task_probe`](crate::runtime::set_task_probe)) from the
     /// task probe's answer at the first poll, instead of asking the probe at
     /// every poll. Spawn helpers of runtime integrations use it for the
     /// futures they spawn.

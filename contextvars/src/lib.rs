@@ -181,6 +181,7 @@ mod error;
 mod future;
 mod handoff;
 mod map;
+mod probe;
 #[cfg(feature = "rayon")]
 pub mod rayon;
 pub mod runtime;

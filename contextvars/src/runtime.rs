@@ -18,22 +18,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{OnceLock, PoisonError};
+use std::sync::PoisonError;
 
 use crate::context::Context;
 use crate::current;
 use crate::error::EnterError;
+use crate::probe::{self, current_task};
 use crate::sync::{spin_loop, yield_now, AtomicUsize, Mutex, Ordering};
-
-static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
-
-/// What a context records as the unit of work that entered it, when that is
-/// tokio code that is not a task: the future given to `block_on` (and so the
-/// body of `#[tokio::main]`), the future given to `LocalSet::run_until`, or
-/// a thread inside `Runtime::enter`. Tokio's task ids count up from 1 and
-/// never reach it.
-#[cfg(feature = "tokio")]
-const TOKIO_NOT_A_TASK: u64 = u64::MAX;
 
 /// Registers `probe`, which tells which async task the calling thread is
 /// running, if any, as a non-zero number unique among the tasks alive: the
@@ -70,7 +61,7 @@ const TOKIO_NOT_A_TASK: u64 = u64::MAX;
 /// contextvars::runtime::set_task_probe(current_task);
 /// ```
 pub fn set_task_probe(probe: fn() -> Option<u64>) -> bool {
-    TASK_PROBE.set(probe).is_ok()
+    probe::register(probe)
 }
 
 /// Numbers a tokio task as the library does: a bijection of tokio's
@@ -88,71 +79,9 @@ pub fn set_task_probe(probe: fn() -> Option<u64>) -> bool {
 /// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[inline]
 pub fn tokio_task_key(id: tokio::task::Id) -> u64 {
-    use std::hash::{Hash, Hasher};
-
-    /// Keeps the `u64` a task id hashes as (tokio's `Id` hashes its one
-    /// `NonZeroU64`).
-    #[derive(Default)]
-    struct Identity(u64);
-
-    impl Hasher for Identity {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 = (self.0 << 8) | u64::from(b);
-            }
-        }
-
-        fn write_u64(&mut self, n: u64) {
-            self.0 = n;
-        }
-    }
-
-    let mut hasher = Identity::default();
-    id.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// What tokio says the calling thread runs: `Some(task key)` in a task,
-/// `Some(TOKIO_NOT_A_TASK)` in other code inside a runtime, `None` outside of
-/// any tokio runtime.
-#[cfg(feature = "tokio")]
-#[inline]
-fn tokio_unit() -> Option<u64> {
-    match tokio::task::try_id() {
-        Some(id) => Some(tokio_task_key(id)),
-        None if tokio::runtime::Handle::try_current().is_ok() => Some(TOKIO_NOT_A_TASK),
-        None => None,
-    }
-}
-
-/// The unit of async work the calling thread runs ([`current::NO_TASK`]
-/// outside of any): a tokio task, tokio code that is not a task
-/// ([`TOKIO_NOT_A_TASK`]), or a task of the runtime whose probe was
-/// registered.
-#[inline]
-pub(crate) fn current_task() -> u64 {
-    #[cfg(feature = "tokio")]
-    if let Some(unit) = tokio_unit() {
-        return unit;
-    }
-    match TASK_PROBE.get() {
-        Some(probe) => probe().unwrap_or(current::NO_TASK),
-        None => current::NO_TASK,
-    }
-}
-
-/// Whether a `set` here would write, from inside async code, into a context
-/// that code did not enter (a context shared with other tasks).
-pub(crate) fn in_task_without_context() -> bool {
-    match current_task() {
-        current::NO_TASK => false,
-        task => current::entering_task().is_some_and(|entered_by| entered_by != task),
-    }
+    probe::tokio_task_key(id)
 }
 
 /// A context entered by [`enter`], to be exited with [`Entered::exit`].

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use crate::binding::{self, Binding, VarKey};
 use crate::current;
 use crate::error::{LookupError, ResetError, SetError};
-use crate::runtime;
+use crate::probe;
 use crate::scope::{self, Scoped};
 use crate::sync::{const_fn_unless_loom, IdCounter, LazyId};
 use crate::token::Token;
@@ -545,7 +545,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// tasks: a tokio task spawned without a context, or the future given to
     /// `block_on` (with the `tokio` feature, on whenever `contextvars-tokio`
     /// or `contextvars-tower` is linked; for other runtimes once their
-    /// integration registers a [task probe](runtime::set_task_probe)).
+    /// integration registers a [task probe](crate::runtime::set_task_probe)).
     /// See [`try_set`](ContextVar::try_set), and
     /// [`scope_async`](ContextVar::scope_async), which works there.
     ///
@@ -562,7 +562,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
-        if runtime::in_task_without_context() {
+        if probe::in_task_without_context() {
             refused(self.name);
         }
         self.set_unchecked(Binding::new(self.key(), value))
@@ -586,7 +586,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(token.old_value(), None);
     /// ```
     pub fn try_set(&self, value: T) -> Result<Token<T>, SetError> {
-        if runtime::in_task_without_context() {
+        if probe::in_task_without_context() {
             return Err(SetError::NoTaskContext);
         }
         Ok(self.set_unchecked(Binding::new(self.key(), value)))
@@ -615,7 +615,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[track_caller]
     pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
-        if runtime::in_task_without_context() {
+        if probe::in_task_without_context() {
             refused(self.name);
         }
         self.set_unchecked(Binding::shared(self.key(), value))
