@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 
+use contextvars::runtime::Task;
 use contextvars::{child_context, ContextHandle, FutureExt};
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, LocalSet};
@@ -98,7 +99,7 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner.spawn(task.with_current_context().task_root())
+        self.inner.spawn(Task::new(task))
     }
 
     /// Spawns `task` in `ctx` (see [`spawn_with_context`](crate::spawn_with_context)).
@@ -146,8 +147,7 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner
-            .spawn_on(task.with_current_context().task_root(), handle)
+        self.inner.spawn_on(Task::new(task), handle)
     }
 
     /// Spawns a `!Send` `task` on the current `LocalSet`, in a copy of the
@@ -175,8 +175,7 @@ impl<T: 'static> JoinSet<T> {
     where
         F: Future<Output = T> + 'static,
     {
-        self.inner
-            .spawn_local(task.with_current_context().task_root())
+        self.inner.spawn_local(Task::new(task))
     }
 
     /// Spawns a `!Send` `task` on `local_set`, in a copy of the current
@@ -200,8 +199,7 @@ impl<T: 'static> JoinSet<T> {
     where
         F: Future<Output = T> + 'static,
     {
-        self.inner
-            .spawn_local_on(task.with_current_context().task_root(), local_set)
+        self.inner.spawn_local_on(Task::new(task), local_set)
     }
 
     /// Runs the blocking function `f` on the blocking pool, in a copy of the

@@ -105,6 +105,7 @@
 
 use std::future::Future;
 
+use contextvars::runtime::Task;
 use contextvars::{child_context, Context};
 pub use contextvars::{ContextHandle, FutureExt, WithContext};
 use tokio::runtime::Handle;
@@ -224,7 +225,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(future.with_current_context().task_root())
+    tokio::spawn(Task::new(future))
 }
 
 /// Spawns `future` as a tokio task that runs in `ctx`:
@@ -285,7 +286,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    handle.spawn(future.with_current_context().task_root())
+    handle.spawn(Task::new(future))
 }
 
 /// Spawns a `!Send` future on the current [`LocalSet`](tokio::task::LocalSet),
@@ -327,7 +328,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    tokio::task::spawn_local(future.with_current_context().task_root())
+    tokio::task::spawn_local(Task::new(future))
 }
 
 /// Spawns a `!Send` future on the current `LocalSet`, in `ctx`.

@@ -80,6 +80,19 @@ impl Context {
         }
     }
 
+    /// This context's id and map, for an owner that keeps them in a slimmer
+    /// form ([`runtime::Task`](crate::runtime::Task)), and takes over its
+    /// place in [`live_contexts`](crate::live_contexts).
+    pub(crate) fn into_parts(mut self) -> (u64, Map) {
+        let map = std::mem::take(self.state.get_mut().0);
+        let id = self.id;
+        // Nothing is left to drop (an id, a flag, a lock without heap state,
+        // an empty map), and the count of live contexts stays as it is: the
+        // new owner decrements it when it drops the parts.
+        std::mem::forget(self);
+        (id, map)
+    }
+
     /// A shallow, independent copy of this context, in O(1).
     ///
     /// The copy shares the values (never clones them) but not the bindings:

@@ -188,6 +188,7 @@ pub mod runtime;
 mod scope;
 mod stats;
 mod sync;
+mod task;
 pub mod thread;
 mod token;
 mod var;
