@@ -1,5 +1,6 @@
 //! What the benchmarks measure: variables, contexts of a given size, an
-//! always-pending future, and the keys of the baselines.
+//! always-pending future, a 512-byte ready future, and the keys of the
+//! baselines.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -34,6 +35,7 @@ pub fn vars() -> &'static [ContextVar<u64>] {
         for var in vars {
             let _ = var.key();
         }
+        let _ = TEXT.key();
         let _ = DEFAULTED.key();
         vars
     })
@@ -54,6 +56,14 @@ pub fn target(n: usize) -> &'static ContextVar<u64> {
 /// the context's map and falls back to the default.
 pub static DEFAULTED: ContextVar<u64> = ContextVar::with_default("defaulted", || 7);
 
+/// A variable of a type that is not stored inline: every value is shared
+/// behind an `Arc`. Its id is larger than those of [`vars`].
+pub static TEXT: ContextVar<String> = ContextVar::new("text");
+
+/// The value [`text_context_with`] binds to [`TEXT`]: a short string, as a
+/// user name or a tenant would be.
+pub const TEXT_VALUE: &str = "user-42";
+
 /// A new context in which the first `n` of [`vars`] are set.
 pub fn context_with(n: usize) -> Context {
     let ctx = Context::new();
@@ -62,6 +72,19 @@ pub fn context_with(n: usize) -> Context {
             drop(var.set(i as u64));
         }
     });
+    ctx
+}
+
+/// A new context of `n` variables in which [`TEXT`] is the last one bound:
+/// the first `n - 1` of [`vars`], then [`TEXT`] set to [`TEXT_VALUE`].
+///
+/// # Panics
+///
+/// Panics if `n` is 0 or above [`MAX_VARS`].
+pub fn text_context_with(n: usize) -> Context {
+    assert!((1..=MAX_VARS).contains(&n), "1 to {MAX_VARS} variables");
+    let ctx = context_with(n - 1);
+    ctx.run(|| drop(TEXT.set(TEXT_VALUE.to_owned())));
     ctx
 }
 
@@ -91,6 +114,32 @@ impl Future for AlwaysPending {
     }
 }
 
+/// A future of exactly 512 bytes, ready at its first poll: the task body of
+/// the spawn benchmarks that compare the cost of spawning a future of a
+/// realistic size (an `async fn` holding a few buffers or a request across
+/// its awaits).
+#[derive(Debug, Clone)]
+pub struct Ready512 {
+    payload: [u64; 64],
+}
+
+const _: () = assert!(std::mem::size_of::<Ready512>() == 512);
+
+impl Default for Ready512 {
+    fn default() -> Self {
+        Ready512 { payload: [1; 64] }
+    }
+}
+
+impl Future for Ready512 {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+        black_box(&self.payload);
+        Poll::Ready(())
+    }
+}
+
 /// Polls `fut` once with [`Waker::noop`].
 #[inline]
 pub fn poll_noop<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
@@ -104,6 +153,16 @@ pub struct OtelValue(pub u64);
 /// An OpenTelemetry context with one entry, an [`OtelValue`].
 pub fn otel_context() -> opentelemetry::Context {
     opentelemetry::Context::new().with_value(OtelValue(1))
+}
+
+/// A `String` value type for OpenTelemetry contexts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtelText(pub String);
+
+/// An OpenTelemetry context with one entry, an [`OtelText`] holding
+/// [`TEXT_VALUE`].
+pub fn otel_text_context() -> opentelemetry::Context {
+    opentelemetry::Context::new().with_value(OtelText(TEXT_VALUE.to_owned()))
 }
 
 /// An entry of the sketch's map: a variable id and a type-erased value.

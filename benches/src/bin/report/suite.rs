@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use contextvars::{child_context, copy_context, ContextVar, WithContext};
 use contextvars_benches::fixtures::{
-    context_with, otel_context, poll_noop, sketch_read, sketch_read_unchecked, target,
-    with_sketch_entry, AlwaysPending, OtelValue, DEFAULTED, SIZES, TLS_ARC, TLS_CELL, TL_ARC,
-    TL_U64,
+    context_with, otel_context, otel_text_context, poll_noop, sketch_read, sketch_read_unchecked,
+    target, text_context_with, with_sketch_entry, AlwaysPending, OtelText, OtelValue, Ready512,
+    DEFAULTED, SIZES, TEXT, TEXT_VALUE, TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
 };
 use contextvars_benches::harness::{time_loop, Bench, Group, Routine};
 use tokio::runtime::{Builder, Runtime};
@@ -123,11 +123,11 @@ fn get() -> Group {
         Bench::baseline(
             "otel.map_current",
             "OTel",
-            "OTel Context::map_current(|c| c.get::<T>()) [1 entry]",
+            "OTel Context::map_current(|c| c.get::<T>().copied()), T a u64 newtype [1 entry]",
             routine(|n| {
                 in_otel_context(|| {
                     time_loop(n, |_| {
-                        opentelemetry::Context::map_current(|c| c.get::<OtelValue>().map(|v| v.0))
+                        opentelemetry::Context::map_current(|c| c.get::<OtelValue>().copied())
                     })
                 })
             }),
@@ -155,38 +155,63 @@ fn get() -> Group {
         let ctx = context_with(size);
         let var = target(size);
         b.push(Bench::ours(
-            format!("get.with.{size}"),
-            format!("var.with(|v| *v) [{}]", vars_label(size)),
-            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).with(|v| *v)))),
+            format!("get.value.{size}"),
+            format!("u64 var.get(), by value [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).get()))),
         ));
     }
     for size in SIZES {
         let ctx = context_with(size);
         let var = target(size);
         b.push(Bench::ours(
-            format!("get.arc.{size}"),
-            format!("var.get() -> Arc clone (+drop) [{}]", vars_label(size)),
-            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).get()))),
+            format!("get.with.{size}"),
+            format!("u64 var.with(|v| *v), borrowed [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(var).with(|v| *v)))),
         ));
     }
+    for size in SIZES {
+        let ctx = text_context_with(size);
+        b.push(Bench::ours(
+            format!("get.arc.{size}"),
+            format!(
+                "String var.get_arc(), the shared Arc<String> (+drop) [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&TEXT).get_arc()))),
+        ));
+    }
+    let ctx = text_context_with(1);
+    b.push(Bench::ours(
+        "get.clone_string.1",
+        format!(
+            "String var.get(), a clone of {:?} (allocates its buffer) [1 var]",
+            TEXT_VALUE
+        ),
+        routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&TEXT).get()))),
+    ));
     for size in [1, 1024] {
         let ctx = context_with(size);
         b.push(Bench::ours(
-            format!("get_default.with.{size}"),
-            format!("unset, default: var.with(|v| *v) [{}]", vars_label(size)),
-            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).with(|v| *v)))),
+            format!("get_default.value.{size}"),
+            format!("unset, default: u64 var.get() [{}]", vars_label(size)),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).get()))),
         ));
         let ctx = context_with(size);
         b.push(Bench::ours(
-            format!("get_default.arc.{size}"),
-            format!("unset, default: var.get() (+drop) [{}]", vars_label(size)),
-            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).get()))),
+            format!("get_default.with.{size}"),
+            format!(
+                "unset, default: u64 var.with(|v| *v) [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| ctx.run(|| time_loop(n, |_| black_box(&DEFAULTED).with(|v| *v)))),
         ));
     }
     Group {
         title: "get: read a variable of the current context".into(),
-        note: "OTel rows read the current OpenTelemetry context with one entry attached. \
-               Ours read the last variable bound in a context of N variables."
+        note: "OTel rows read the current OpenTelemetry context with one entry attached (a \
+               u64 newtype). Ours read the last variable bound in a context of N variables: \
+               a u64 (stored inline) by value and borrowed, a String (shared behind an Arc) \
+               as its Arc and as a clone."
             .into(),
         benches: b,
     }
@@ -237,8 +262,9 @@ fn set_reset() -> Group {
         ),
         Bench::baseline(
             "otel.set_reset",
-            "OTel",
-            "OTel Context::current_with_value(v).attach() + drop guard [1 entry, same type]",
+            "OTel u64",
+            "OTel Context::current_with_value(v).attach() + drop guard, v a u64 newtype \
+             [1 entry, same type]",
             routine(|n| {
                 in_otel_context(|| {
                     time_loop(n, |i| {
@@ -247,14 +273,29 @@ fn set_reset() -> Group {
                 })
             }),
         ),
+        Bench::baseline(
+            "otel.set_reset.string",
+            "OTel String",
+            "OTel Context::current_with_value(v).attach() + drop guard, v a String newtype \
+             of String::new() [1 entry, same type]",
+            routine(|n| {
+                let _guard = otel_text_context().attach();
+                time_loop(n, |_| {
+                    drop(
+                        opentelemetry::Context::current_with_value(OtelText(String::new()))
+                            .attach(),
+                    )
+                })
+            }),
+        ),
     ];
     for size in SIZES {
         let ctx = context_with(size);
         let var = target(size);
         b.push(Bench::ours(
-            format!("set_reset.unshared.{size}"),
+            format!("set_reset.inline.unshared.{size}"),
             format!(
-                "var.reset(&var.set(v)), unshared context [{}]",
+                "u64 (inline) var.reset(&var.set(v)), unshared context [{}]",
                 vars_label(size)
             ),
             routine(move |n| {
@@ -268,12 +309,30 @@ fn set_reset() -> Group {
         ));
     }
     for size in SIZES {
+        let ctx = text_context_with(size);
+        b.push(Bench::ours(
+            format!("set_reset.arc.unshared.{size}"),
+            format!(
+                "String (in an Arc) var.reset(&var.set(String::new())), unshared context [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| {
+                ctx.run(|| {
+                    time_loop(n, |_| {
+                        let token = TEXT.set(String::new());
+                        TEXT.reset(&token)
+                    })
+                })
+            }),
+        ));
+    }
+    for size in SIZES {
         let ctx = context_with(size);
         let var = target(size);
         b.push(Bench::ours(
-            format!("set_reset.after_copy.{size}"),
+            format!("set_reset.inline.after_copy.{size}"),
             format!(
-                "copy_context(); set; reset; drop copy [{}]",
+                "u64 (inline): copy_context(); set; reset; drop copy [{}]",
                 vars_label(size)
             ),
             routine(move |n| {
@@ -289,18 +348,42 @@ fn set_reset() -> Group {
             }),
         ));
     }
+    for size in SIZES {
+        let ctx = text_context_with(size);
+        b.push(Bench::ours(
+            format!("set_reset.arc.after_copy.{size}"),
+            format!(
+                "String (in an Arc): copy_context(); set; reset; drop copy [{}]",
+                vars_label(size)
+            ),
+            routine(move |n| {
+                ctx.run(|| {
+                    time_loop(n, |_| {
+                        let copy = copy_context();
+                        let token = TEXT.set(String::new());
+                        let reset = TEXT.reset(&token);
+                        drop(copy);
+                        reset
+                    })
+                })
+            }),
+        ));
+    }
     let ctx = context_with(1);
     let var = target(1);
     b.push(Bench::ours(
-        "scope.1",
-        "var.scope(v, || ()) [1 var]",
+        "scope.inline.1",
+        "u64 (inline) var.scope(v, || ()) [1 var]",
         routine(move |n| ctx.run(|| time_loop(n, |i| var.scope(i, || black_box(0))))),
     ));
     Group {
         title: "set + reset: write a variable and undo it".into(),
-        note: "Ours overwrite the last variable of a context of N variables, allocating the \
-               value's Arc; \"unshared\" is the steady state of a context no copy shares. OTel \
-               overwrites an entry of the same type in a context of one entry."
+        note: "Ours overwrite the last variable of a context of N variables: a u64, stored \
+               inline in the map (no allocation), or a String, whose every value is put in a \
+               new Arc (String::new() allocates no buffer, so the Arc is the one allocation). \
+               \"unshared\" is the steady state of a context no copy shares; \"after copy\" \
+               pays for copying the map on the first write. OTel overwrites an entry of the \
+               same type in a context of one entry."
             .into(),
         benches: b,
     }
@@ -393,8 +476,8 @@ fn run() -> Group {
     let ctx = context_with(1);
     let var = target(1);
     b.push(Bench::ours(
-        "run_get.1",
-        "ctx.run(|| var.with(|v| *v)) [1 var]",
+        "run_with.1",
+        "ctx.run(|| var.with(|v| *v)), u64 [1 var]",
         routine(move |n| time_loop(n, |_| ctx.run(|| var.with(|v| *v)))),
     ));
     Group {
@@ -573,59 +656,119 @@ async fn task_local_spawn() {
         .expect("task completes");
 }
 
+async fn tokio_spawn_512() {
+    tokio::spawn(Ready512::default())
+        .await
+        .expect("task completes");
+}
+
+async fn contextvars_spawn_512() {
+    contextvars_tokio::spawn(Ready512::default())
+        .await
+        .expect("task completes");
+}
+
+/// The sizes of the futures the spawn rows hand to `tokio::spawn`: `async
+/// {}` and [`Ready512`], bare and as `contextvars_tokio::spawn` wraps them
+/// (`with_current_context().task_root()`).
+fn spawned_sizes() -> String {
+    use contextvars::FutureExt as _;
+    let empty = async {};
+    let wrapped_empty = std::mem::size_of_val(&async {}.with_current_context().task_root());
+    let wrapped_512 =
+        std::mem::size_of_val(&Ready512::default().with_current_context().task_root());
+    format!(
+        "Futures handed to tokio::spawn: async {{}} {} bytes, wrapped by \
+         contextvars_tokio::spawn {wrapped_empty}; Ready512 {} bytes, wrapped {wrapped_512}.",
+        std::mem::size_of_val(&empty),
+        std::mem::size_of::<Ready512>(),
+    )
+}
+
 fn spawn_current_thread() -> Group {
     let rt = current_thread();
-    let (rt1, rt2, rt3, rt4, rt5) = (rt.clone(), rt.clone(), rt.clone(), rt.clone(), rt);
     let b = vec![
         Bench::baseline(
-            "spawn.ct.tokio",
-            "tokio",
+            "spawn.ct.tokio.empty",
+            "tokio async {}",
             "tokio::spawn(async {}).await",
-            routine(move |n| rt1.block_on(spawn_loop(n, tokio_spawn))),
-        ),
-        Bench::info(
-            "spawn.ct.tokio.bare",
-            "tokio::spawn(async {}).await, bare block_on (no root context)",
-            routine(move |n| {
-                rt2.block_on(async move {
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        tokio_spawn().await;
-                    }
-                    start.elapsed()
-                })
+            routine({
+                let rt = rt.clone();
+                move |n| rt.block_on(spawn_loop(n, tokio_spawn))
             }),
         ),
         Bench::info(
-            "spawn.ct.task_local",
-            "tokio::spawn(TL.scope(v, async {})).await",
-            routine(move |n| rt3.block_on(spawn_loop(n, task_local_spawn))),
+            "spawn.ct.tokio.empty.bare",
+            "tokio::spawn(async {}).await, bare block_on (no root context)",
+            routine({
+                let rt = rt.clone();
+                move |n| {
+                    rt.block_on(async move {
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            tokio_spawn().await;
+                        }
+                        start.elapsed()
+                    })
+                }
+            }),
         ),
         Bench::info(
-            "spawn.ct.otel",
+            "spawn.ct.task_local.empty",
+            "tokio::spawn(TL.scope(v, async {})).await",
+            routine({
+                let rt = rt.clone();
+                move |n| rt.block_on(spawn_loop(n, task_local_spawn))
+            }),
+        ),
+        Bench::info(
+            "spawn.ct.otel.empty",
             "OTel tokio::spawn(async {}.with_current_context()).await [1 entry]",
-            routine(move |n| {
-                rt4.block_on(async move {
-                    let _guard = otel_context().attach();
-                    spawn_loop(n, || async {
-                        let fut = opentelemetry::context::FutureExt::with_current_context(async {});
-                        tokio::spawn(fut).await.expect("task completes");
+            routine({
+                let rt = rt.clone();
+                move |n| {
+                    rt.block_on(async move {
+                        let _guard = otel_context().attach();
+                        spawn_loop(n, || async {
+                            let fut =
+                                opentelemetry::context::FutureExt::with_current_context(async {});
+                            tokio::spawn(fut).await.expect("task completes");
+                        })
+                        .await
                     })
-                    .await
-                })
+                }
             }),
         ),
         Bench::ours(
-            "spawn.ct.contextvars",
+            "spawn.ct.contextvars.empty",
             "contextvars_tokio::spawn(async {}).await [1 var]",
-            routine(move |n| rt5.block_on(spawn_loop(n, contextvars_spawn))),
+            routine({
+                let rt = rt.clone();
+                move |n| rt.block_on(spawn_loop(n, contextvars_spawn))
+            }),
+        ),
+        Bench::baseline(
+            "spawn.ct.tokio.fut512",
+            "tokio 512 B",
+            "tokio::spawn(f).await, f a 512-byte future",
+            routine({
+                let rt = rt.clone();
+                move |n| rt.block_on(spawn_loop(n, tokio_spawn_512))
+            }),
+        ),
+        Bench::ours(
+            "spawn.ct.contextvars.fut512",
+            "contextvars_tokio::spawn(f).await, f a 512-byte future [1 var]",
+            routine(move |n| rt.block_on(spawn_loop(n, contextvars_spawn_512))),
         ),
     ];
     Group {
         title: "spawn + await, current_thread runtime".into(),
-        note: "Sequential spawn(..).await from the block_on future, which (except in the \
-               \"bare\" row) runs in a contextvars_tokio::root context binding one variable."
-            .into(),
+        note: format!(
+            "Sequential spawn(..).await from the block_on future, which (except in the \
+             \"bare\" row) runs in a contextvars_tokio::root context binding one variable. {}",
+            spawned_sizes()
+        ),
         benches: b,
     }
 }
@@ -704,7 +847,6 @@ fn task_polls() -> Group {
 
 fn spawn_multi_thread() -> Group {
     let rt = multi_thread();
-    let (rt1, rt2, rt3) = (rt.clone(), rt.clone(), rt);
     // The spawner is itself a worker task.
     fn from_worker<Fut>(rt: &Runtime, body: Fut) -> Duration
     where
@@ -714,20 +856,43 @@ fn spawn_multi_thread() -> Group {
     }
     let b = vec![
         Bench::baseline(
-            "spawn.mt.tokio",
-            "tokio",
+            "spawn.mt.tokio.empty",
+            "tokio async {}",
             "tokio::spawn(async {}).await",
-            routine(move |n| from_worker(&rt1, spawn_loop(n, tokio_spawn))),
+            routine({
+                let rt = rt.clone();
+                move |n| from_worker(&rt, spawn_loop(n, tokio_spawn))
+            }),
         ),
         Bench::info(
-            "spawn.mt.task_local",
+            "spawn.mt.task_local.empty",
             "tokio::spawn(TL.scope(v, async {})).await",
-            routine(move |n| from_worker(&rt2, spawn_loop(n, task_local_spawn))),
+            routine({
+                let rt = rt.clone();
+                move |n| from_worker(&rt, spawn_loop(n, task_local_spawn))
+            }),
         ),
         Bench::ours(
-            "spawn.mt.contextvars",
+            "spawn.mt.contextvars.empty",
             "contextvars_tokio::spawn(async {}).await [1 var]",
-            routine(move |n| from_worker(&rt3, spawn_loop(n, contextvars_spawn))),
+            routine({
+                let rt = rt.clone();
+                move |n| from_worker(&rt, spawn_loop(n, contextvars_spawn))
+            }),
+        ),
+        Bench::baseline(
+            "spawn.mt.tokio.fut512",
+            "tokio 512 B",
+            "tokio::spawn(f).await, f a 512-byte future",
+            routine({
+                let rt = rt.clone();
+                move |n| from_worker(&rt, spawn_loop(n, tokio_spawn_512))
+            }),
+        ),
+        Bench::ours(
+            "spawn.mt.contextvars.fut512",
+            "contextvars_tokio::spawn(f).await, f a 512-byte future [1 var]",
+            routine(move |n| from_worker(&rt, spawn_loop(n, contextvars_spawn_512))),
         ),
     ];
     Group {
