@@ -8,15 +8,18 @@
 //! report`), which uses the same fixtures.
 //!
 //! `contextvars` benchmarks run in a context that binds the first `n` of
-//! `fixtures::vars()` and read or write the last of them.
+//! `fixtures::vars()` (`u64`s, stored inline) and read or write the last of
+//! them, or in one whose last variable is `fixtures::TEXT` (a `String`,
+//! shared behind an `Arc`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use contextvars::{copy_context, Context, FutureExt as _, WithContext};
 use contextvars_benches::fixtures::{
-    context_with, otel_context, poll_noop, target, AlwaysPending, OtelValue, DEFAULTED, SIZES,
-    TLS_ARC, TLS_CELL, TL_ARC, TL_U64,
+    context_with, otel_context, otel_text_context, poll_noop, target, text_context_with,
+    AlwaysPending, OtelText, OtelValue, Ready512, DEFAULTED, SIZES, TEXT, TLS_ARC, TLS_CELL,
+    TL_ARC, TL_U64,
 };
 use divan::Bencher;
 
@@ -41,11 +44,19 @@ mod get {
         ctx.run(|| bencher.bench_local(|| black_box(var).with(|v| *v)));
     }
 
+    /// `get()` of a `u64`: a copy of the inline value.
     #[divan::bench(args = SIZES)]
-    fn get_arc(bencher: Bencher<'_, '_>, n: usize) {
+    fn value(bencher: Bencher<'_, '_>, n: usize) {
         let ctx = context_with(n);
         let var = target(n);
         ctx.run(|| bencher.bench_local(|| black_box(var).get()));
+    }
+
+    /// `get_arc()` of a `String`: the shared `Arc`.
+    #[divan::bench(args = SIZES)]
+    fn get_arc(bencher: Bencher<'_, '_>, n: usize) {
+        let ctx = text_context_with(n);
+        ctx.run(|| bencher.bench_local(|| black_box(&TEXT).get_arc()));
     }
 
     #[divan::bench(args = SIZES)]
@@ -73,9 +84,8 @@ mod get {
     #[divan::bench]
     fn otel_map_current(bencher: Bencher<'_, '_>) {
         let _guard = otel_context().attach();
-        bencher.bench_local(|| {
-            opentelemetry::Context::map_current(|c| c.get::<OtelValue>().map(|v| v.0))
-        });
+        bencher
+            .bench_local(|| opentelemetry::Context::map_current(|c| c.get::<OtelValue>().copied()));
     }
 
     #[divan::bench]
@@ -93,8 +103,9 @@ mod get {
 mod set_reset {
     use super::*;
 
+    /// A `u64`, stored inline: no allocation.
     #[divan::bench(args = SIZES)]
-    fn unshared(bencher: Bencher<'_, '_>, n: usize) {
+    fn inline_unshared(bencher: Bencher<'_, '_>, n: usize) {
         let ctx = context_with(n);
         let var = target(n);
         ctx.run(|| {
@@ -105,8 +116,20 @@ mod set_reset {
         });
     }
 
+    /// A `String`: the value's `Arc` is allocated.
     #[divan::bench(args = SIZES)]
-    fn after_copy(bencher: Bencher<'_, '_>, n: usize) {
+    fn arc_unshared(bencher: Bencher<'_, '_>, n: usize) {
+        let ctx = text_context_with(n);
+        ctx.run(|| {
+            bencher.bench_local(|| {
+                let token = TEXT.set(black_box(String::new()));
+                TEXT.reset(&token)
+            })
+        });
+    }
+
+    #[divan::bench(args = SIZES)]
+    fn inline_after_copy(bencher: Bencher<'_, '_>, n: usize) {
         let ctx = context_with(n);
         let var = target(n);
         ctx.run(|| {
@@ -114,6 +137,20 @@ mod set_reset {
                 let copy = copy_context();
                 let token = var.set(black_box(5));
                 let reset = var.reset(&token);
+                drop(copy);
+                reset
+            })
+        });
+    }
+
+    #[divan::bench(args = SIZES)]
+    fn arc_after_copy(bencher: Bencher<'_, '_>, n: usize) {
+        let ctx = text_context_with(n);
+        ctx.run(|| {
+            bencher.bench_local(|| {
+                let copy = copy_context();
+                let token = TEXT.set(black_box(String::new()));
+                let reset = TEXT.reset(&token);
                 drop(copy);
                 reset
             })
@@ -135,6 +172,17 @@ mod set_reset {
         let _guard = otel_context().attach();
         bencher.bench_local(|| {
             drop(opentelemetry::Context::current_with_value(OtelValue(black_box(5))).attach())
+        });
+    }
+
+    #[divan::bench]
+    fn otel_current_with_value_attach_string(bencher: Bencher<'_, '_>) {
+        let _guard = otel_text_context().attach();
+        bencher.bench_local(|| {
+            drop(
+                opentelemetry::Context::current_with_value(OtelText(black_box(String::new())))
+                    .attach(),
+            )
         });
     }
 }
@@ -272,6 +320,37 @@ mod spawn {
             bencher.bench_local(|| {
                 rt.block_on(async {
                     contextvars_tokio::spawn(async {})
+                        .await
+                        .expect("task completes")
+                })
+            });
+        });
+    }
+
+    /// `tokio::spawn(f).await`, `f` a 512-byte future.
+    #[divan::bench(args = FLAVORS)]
+    fn tokio_spawn_512(bencher: Bencher<'_, '_>, flavor: &str) {
+        let rt = runtime(flavor);
+        let _enter = rt.enter();
+        bencher.bench_local(|| {
+            rt.block_on(async {
+                tokio::spawn(Ready512::default())
+                    .await
+                    .expect("task completes")
+            })
+        });
+    }
+
+    /// `contextvars_tokio::spawn(f).await`, `f` a 512-byte future.
+    #[divan::bench(args = FLAVORS)]
+    fn contextvars_spawn_512(bencher: Bencher<'_, '_>, flavor: &str) {
+        let rt = runtime(flavor);
+        let _enter = rt.enter();
+        Context::new().run(|| {
+            drop(target(1).set(1));
+            bencher.bench_local(|| {
+                rt.block_on(async {
+                    contextvars_tokio::spawn(Ready512::default())
                         .await
                         .expect("task completes")
                 })
