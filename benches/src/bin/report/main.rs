@@ -127,8 +127,8 @@ const SET_RESET_ARC_VS_OTEL: &str = "median of String `var.reset(&var.set(String
 const COPY_FLAT: &str =
     "median of `copy_context()` [1024 vars] / median of `copy_context()` [1 var]";
 /// `poll_vs_task_local`: gross time of one poll of `WithContext` (owned
-/// context of 1 variable, marked as a task's root as `contextvars_tokio::spawn`
-/// marks it) around `AlwaysPending` / gross time of one poll of tokio's
+/// context of 1 variable, marked as a task's root with
+/// `WithContext::task_root`) around `AlwaysPending` / gross time of one poll of tokio's
 /// `TL.scope(1u64, AlwaysPending)`; both polled with `Waker::noop()` and no
 /// runtime, the inner future's own poll included.
 const POLL_VS_TASK_LOCAL: &str = "median per-poll time of `WithContext` (owned context, 1 var, \

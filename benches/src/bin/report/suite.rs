@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use contextvars::runtime::Task;
 use contextvars::{child_context, copy_context, ContextVar, WithContext};
 use contextvars_benches::fixtures::{
     context_with, otel_context, otel_text_context, poll_noop, sketch_read, sketch_read_unchecked,
@@ -555,6 +556,13 @@ fn poll() -> Group {
     }
     let ctx = context_with(1);
     b.push(Bench::ours(
+        "poll.task.1",
+        "runtime::Task (what contextvars_tokio::spawn hands to tokio), no runtime: the task \
+         probe asked at every poll finds no task [1 var]",
+        routine(move |n| time_polls(Task::with_context(AlwaysPending::default(), ctx.copy()), n)),
+    ));
+    let ctx = context_with(1);
+    b.push(Bench::ours(
         "poll.with_context.any_task",
         "WithContext (owned context), not a task's root: the task probe asked at every poll [1 var]",
         routine(move |n| {
@@ -670,16 +678,15 @@ async fn contextvars_spawn_512() {
 
 /// The sizes of the futures the spawn rows hand to `tokio::spawn`: `async
 /// {}` and [`Ready512`], bare and as `contextvars_tokio::spawn` wraps them
-/// (`with_current_context().task_root()`).
+/// (`contextvars::runtime::Task`).
 fn spawned_sizes() -> String {
-    use contextvars::FutureExt as _;
     let empty = async {};
-    let wrapped_empty = std::mem::size_of_val(&async {}.with_current_context().task_root());
-    let wrapped_512 =
-        std::mem::size_of_val(&Ready512::default().with_current_context().task_root());
+    let wrapped_empty = std::mem::size_of_val(&Task::new(async {}));
+    let wrapped_512 = std::mem::size_of_val(&Task::new(Ready512::default()));
     format!(
         "Futures handed to tokio::spawn: async {{}} {} bytes, wrapped by \
-         contextvars_tokio::spawn {wrapped_empty}; Ready512 {} bytes, wrapped {wrapped_512}.",
+         contextvars_tokio::spawn (runtime::Task) {wrapped_empty}; Ready512 {} bytes, \
+         wrapped {wrapped_512}.",
         std::mem::size_of_val(&empty),
         std::mem::size_of::<Ready512>(),
     )
@@ -836,9 +843,10 @@ fn task_polls() -> Group {
         note: format!(
             "As the spawn rows, but the task yields {YIELDS} times (tokio::task::yield_now), \
              so it is polled {} times: the per-poll cost inside a runtime. \
-             contextvars_tokio::spawn marks its future as the task's root \
-             (WithContext::task_root: the task probe is asked at the first poll only); \
-             the last row wraps the same future without that mark.",
+             contextvars_tokio::spawn hands tokio a runtime::Task (the context's id and \
+             map beside the future; the task probe, one read of tokio's thread-local, asked \
+             at every poll); the last row wraps the same future in a WithContext that is not \
+             marked as a task's root.",
             YIELDS + 1
         ),
         benches: b,
