@@ -19,6 +19,14 @@ pin_project! {
     /// it). On success the request id is added to the response's extensions
     /// and, unless disabled, to its headers.
     ///
+    /// It is polled by one task: the task that polls it first (in a hyper
+    /// or axum server, the connection's task, or the HTTP/2 stream's). The
+    /// request's context records that task at the first poll instead of
+    /// asking the runtime at every poll
+    /// ([`WithContext::task_root`](contextvars::WithContext::task_root)).
+    /// Moving an unfinished response future to another task and polling it
+    /// there is not supported: `set`s in it could be refused.
+    ///
     /// # Panics
     ///
     /// Polling after completion panics, as for the inner future.

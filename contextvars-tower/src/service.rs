@@ -236,7 +236,7 @@ where
         let echo = config
             .echo_request_id
             .then(|| config.request_id_header.clone());
-        ResponseFuture::new(future.with_context(ctx), request_id, echo)
+        ResponseFuture::new(future.with_context(ctx).task_root(), request_id, echo)
     }
 }
 
