@@ -16,8 +16,10 @@ pin_project! {
     ///
     /// Every poll of the inner future runs in the request's context (a
     /// [`WithContext`] that owns it; the inner future is also dropped in
-    /// it). On success the request id is added to the response's extensions
-    /// and, unless disabled, to its headers.
+    /// it). On success the request id is added to the response's headers
+    /// (unless [disabled](crate::RequestContextLayer::echo_request_id)) and,
+    /// if [enabled](crate::RequestContextLayer::response_extension), to its
+    /// extensions.
     ///
     /// It is polled by one task: the task that polls it first (in a hyper
     /// or axum server, the connection's task, or the HTTP/2 stream's). The
@@ -47,7 +49,7 @@ pin_project! {
     /// let future: ResponseFuture<_> = svc.call(req);
     /// let res = future.await.unwrap();
     /// assert_eq!(res.body(), "r-9");
-    /// assert_eq!(res.extensions().get::<contextvars_tower::RequestId>().unwrap().as_str(), "r-9");
+    /// assert_eq!(res.headers()["x-request-id"], "r-9");
     /// # }
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
@@ -56,6 +58,7 @@ pin_project! {
         inner: WithContext<F>,
         request_id: RequestId,
         echo_header: Option<HeaderName>,
+        response_extension: bool,
     }
 }
 
@@ -64,11 +67,13 @@ impl<F> ResponseFuture<F> {
         inner: WithContext<F>,
         request_id: RequestId,
         echo_header: Option<HeaderName>,
+        response_extension: bool,
     ) -> ResponseFuture<F> {
         ResponseFuture {
             inner,
             request_id,
             echo_header,
+            response_extension,
         }
     }
 
@@ -113,7 +118,9 @@ where
                     .insert(name, this.request_id.to_header_value());
             }
         }
-        response.extensions_mut().insert(this.request_id.clone());
+        if *this.response_extension {
+            response.extensions_mut().insert(this.request_id.clone());
+        }
         Poll::Ready(Ok(response))
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct ServerConfig {
     pub(crate) echo_request_id: bool,
     pub(crate) new_trace_flags: TraceFlags,
     pub(crate) max_header_bytes: usize,
+    pub(crate) trace_extensions: bool,
+    pub(crate) response_extension: bool,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +27,8 @@ impl Default for ServerConfig {
             echo_request_id: true,
             new_trace_flags: TraceFlags::SAMPLED,
             max_header_bytes: RequestContextLayer::DEFAULT_MAX_HEADER_BYTES,
+            trace_extensions: false,
+            response_extension: false,
         }
     }
 }
@@ -135,7 +139,11 @@ impl RequestContextLayer {
     pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 
     /// A layer with the default settings: request id in `x-request-id`,
-    /// echoed in the response; new traces sampled; the headers of requests
+    /// echoed in the response and inserted into the request's extensions
+    /// (no other extensions, see
+    /// [`trace_extensions`](RequestContextLayer::trace_extensions) and
+    /// [`response_extension`](RequestContextLayer::response_extension)); new
+    /// traces sampled; the headers of requests
     /// whose header fields add up to more than
     /// [`DEFAULT_MAX_HEADER_BYTES`](RequestContextLayer::DEFAULT_MAX_HEADER_BYTES)
     /// not read.
@@ -262,6 +270,75 @@ impl RequestContextLayer {
     /// ```
     pub fn max_header_bytes(mut self, limit: usize) -> RequestContextLayer {
         Arc::make_mut(&mut self.config).max_header_bytes = limit;
+        self
+    }
+
+    /// Whether to insert the request's [`TraceContext`](crate::TraceContext)
+    /// and [`Baggage`](crate::w3c::Baggage) into its extensions too (default:
+    /// `false`), for code that reads them from the request (axum:
+    /// `Extension<TraceContext>`) rather than from [`TRACE`](crate::TRACE)
+    /// and [`BAGGAGE`](crate::BAGGAGE).
+    ///
+    /// By default a request gets one extension from this layer, its
+    /// [`RequestId`](crate::RequestId), as tower-http's `SetRequestIdLayer`
+    /// gives it: each extension inserted costs about 400 instructions per
+    /// request (a boxed value in the request's extension map, grown and
+    /// freed with it), and the context variables already hold the same
+    /// values, shared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{RequestContextLayer, TraceContext};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let svc = RequestContextLayer::new().trace_extensions(true).layer(service_fn(
+    ///     |req: http::Request<()>| async move {
+    ///         let trace = req.extensions().get::<TraceContext>().cloned();
+    ///         Ok::<_, Infallible>(http::Response::new(trace))
+    ///     },
+    /// ));
+    /// let trace = svc.oneshot(http::Request::new(())).await.unwrap().into_body();
+    /// assert!(trace.is_some());
+    /// # }
+    /// ```
+    pub fn trace_extensions(mut self, insert: bool) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).trace_extensions = insert;
+        self
+    }
+
+    /// Whether to insert the request id into the **response's** extensions
+    /// (default: `false`), for a layer outside this one that reads it there,
+    /// as it would read tower-http's after `PropagateRequestIdLayer`.
+    ///
+    /// Off by default because this layer is meant to be the outermost one
+    /// (see [Layer order](crate#layer-order)), where nothing but the server
+    /// sees the response; layers inside it read [`REQUEST_ID`](crate::REQUEST_ID).
+    /// The first extension of a response allocates its extension map: about
+    /// 900 instructions per request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{RequestContextLayer, RequestId};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let svc = RequestContextLayer::new().response_extension(true).layer(service_fn(
+    ///     |_req: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(())) },
+    /// ));
+    /// let req = http::Request::builder().header("x-request-id", "r-1").body(()).unwrap();
+    /// let res = svc.oneshot(req).await.unwrap();
+    /// assert_eq!(res.extensions().get::<RequestId>().unwrap().as_str(), "r-1");
+    /// # }
+    /// ```
+    pub fn response_extension(mut self, insert: bool) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).response_extension = insert;
         self
     }
 }

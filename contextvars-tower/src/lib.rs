@@ -409,7 +409,8 @@
 //! * **No spans are recorded.** [`TraceContext`] ids make logs correlatable
 //!   and let traces continue through this service, but nothing is exported
 //!   to a tracing backend; the span ids of this hop and of outbound calls
-//!   exist only in [`TRACE`] and in the request extensions. Use
+//!   exist only in [`TRACE`] (and in the request extensions with
+//!   [`RequestContextLayer::trace_extensions`]). Use
 //!   OpenTelemetry for recorded spans.
 //! * **Random ids are not secret.** Trace and span ids come from a fast
 //!   per-thread generator seeded from the OS (as OpenTelemetry's default):

@@ -56,11 +56,13 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///    combined and parsed with [`Baggage::parse_lossy`](crate::w3c::Baggage::parse_lossy):
 ///    malformed members dropped, then the W3C limits (64 members, 8192
 ///    bytes) applied. Always set, possibly empty.
-/// 5. **Extensions.** The same [`RequestId`](crate::RequestId),
-///    [`TraceContext`](crate::TraceContext) and
-///    [`Baggage`] are inserted into the request's
-///    extensions (axum: `Extension<RequestId>`), and the request id into the
-///    response's.
+/// 5. **Extensions.** The same [`RequestId`](crate::RequestId) is inserted
+///    into the request's extensions (axum: `Extension<RequestId>`), as
+///    tower-http's `SetRequestIdLayer` does. The
+///    [`TraceContext`](crate::TraceContext) and [`Baggage`] go there too with
+///    [`trace_extensions(true)`](RequestContextLayer::trace_extensions), and
+///    the request id into the response's extensions with
+///    [`response_extension(true)`](RequestContextLayer::response_extension).
 /// 6. **Response.** The request id is added to the response under the same
 ///    header name, unless the response already has that header or
 ///    [`echo_request_id(false)`](RequestContextLayer::echo_request_id).
@@ -222,8 +224,10 @@ where
         }
         let extensions = req.extensions_mut();
         extensions.insert(request_id.clone());
-        extensions.insert(incoming.trace.clone());
-        extensions.insert(incoming.baggage.clone());
+        if config.trace_extensions {
+            extensions.insert(incoming.trace.clone());
+            extensions.insert(incoming.baggage.clone());
+        }
 
         let mut ctx = contextvars::child_context();
         let inner = &mut self.inner;
@@ -236,7 +240,12 @@ where
         let echo = config
             .echo_request_id
             .then(|| config.request_id_header.clone());
-        ResponseFuture::new(future.with_context(ctx).task_root(), request_id, echo)
+        ResponseFuture::new(
+            future.with_context(ctx).task_root(),
+            request_id,
+            echo,
+            config.response_extension,
+        )
     }
 }
 

@@ -571,8 +571,10 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// names, rather than parsing them with `HeaderName::from_bytes`, keeps the
 /// fuzzer on this crate's code instead of `http`'s header-name parser.)
 /// Lines without a `:`, and values that are not valid header values, are
-/// skipped. A leading `!` selects the other settings: new traces not
-/// sampled, no echo.
+/// skipped. Without a leading `!` the layer inserts every extension it can
+/// (trace context and baggage in the request, request id in the response);
+/// a leading `!` selects the other settings: new traces not sampled, no
+/// echo, the default extensions (the request id in the request only).
 fn parse_header_lines(data: &[u8]) -> (bool, HeaderMap) {
     let (quiet, data) = match data.split_first() {
         Some((b'!', rest)) => (true, rest),
@@ -620,6 +622,8 @@ pub(crate) fn headers(data: &[u8]) {
             .echo_request_id(false)
     } else {
         RequestContextLayer::new()
+            .trace_extensions(true)
+            .response_extension(true)
     };
     let mut service = layer.layer(Probe);
     let mut request = Request::new(());
@@ -725,12 +729,21 @@ pub(crate) fn headers(data: &[u8]) {
         seen.headers.len(),
         map.len() - map.get_all("x-request-id").iter().count() + 1
     );
+    // The request id always; the trace context and baggage only if enabled
+    // (not in the quiet configuration, which has the default extensions).
     assert_eq!(seen.extensions.0.as_ref(), Some(request_id));
-    assert_eq!(seen.extensions.1.as_ref(), Some(trace));
-    assert_eq!(seen.extensions.2.as_ref(), Some(&*seen.baggage));
+    assert_eq!(seen.extensions.1.as_ref(), (!quiet).then_some(trace));
+    assert_eq!(
+        seen.extensions.2.as_ref(),
+        (!quiet).then_some(&*seen.baggage)
+    );
 
-    // The response: the id in its extensions, and echoed unless disabled.
-    assert_eq!(response.extensions().get::<RequestId>(), Some(request_id));
+    // The response: the id in its extensions if enabled, and echoed unless
+    // disabled.
+    assert_eq!(
+        response.extensions().get::<RequestId>(),
+        (!quiet).then_some(request_id)
+    );
     let echoed: Vec<_> = response.headers().get_all(X_REQUEST_ID).iter().collect();
     if quiet {
         assert!(echoed.is_empty());
