@@ -17,23 +17,6 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 /// (RFC 9113, section 6.5.2; RFC 7541, section 4.1).
 const FIELD_OVERHEAD: usize = 32;
 
-/// Whether the header fields of a request add up to more than `limit`
-/// bytes: the length of each field's name and value, plus 32 per field.
-/// One pass over the fields, stopping at the limit; no allocation.
-pub(crate) fn header_list_exceeds(headers: &HeaderMap, limit: usize) -> bool {
-    if limit == usize::MAX {
-        return false;
-    }
-    let mut size = 0usize;
-    for (name, value) in headers {
-        size = size.saturating_add(name.as_str().len() + value.len() + FIELD_OVERHEAD);
-        if size > limit {
-            return true;
-        }
-    }
-    false
-}
-
 /// The values a request runs with.
 #[derive(Debug)]
 pub(crate) struct Incoming {
@@ -42,16 +25,76 @@ pub(crate) struct Incoming {
     pub(crate) request_id_from_header: bool,
     pub(crate) trace: TraceContext,
     pub(crate) baggage: Baggage,
+    /// Whether the header fields add up to more than the limit, so that none
+    /// was read.
+    pub(crate) too_large: bool,
 }
 
-/// The only value of header `name`; `None` if absent or repeated.
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next()?;
-    match values.next() {
-        Some(_) => None,
-        None => Some(first),
+/// The fields of one header name seen in a pass over a request's headers.
+#[derive(Clone, Copy, Debug, Default)]
+enum Fields<'a> {
+    #[default]
+    Absent,
+    One(&'a HeaderValue),
+    /// More than one field: read again with `HeaderMap::get_all`, in the
+    /// rare requests that have them.
+    Many,
+}
+
+impl<'a> Fields<'a> {
+    #[inline]
+    fn push(&mut self, value: &'a HeaderValue) {
+        *self = match self {
+            Fields::Absent => Fields::One(value),
+            _ => Fields::Many,
+        };
     }
+
+    /// The only field; `None` if absent or repeated.
+    fn single(self) -> Option<&'a HeaderValue> {
+        match self {
+            Fields::One(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The header fields the layer reads, found in one pass.
+#[derive(Debug, Default)]
+struct Found<'a> {
+    request_id: Fields<'a>,
+    traceparent: Fields<'a>,
+    tracestate: Fields<'a>,
+    baggage: Fields<'a>,
+}
+
+/// One pass over the header fields of a request: the fields the layer
+/// reads, and their size, counted as the length of each field's name and
+/// value plus 32 per field. `None` as soon as the size is over `limit`.
+/// No allocation, no hashing of names.
+fn scan<'a>(
+    headers: &'a HeaderMap,
+    request_id_header: &HeaderName,
+    limit: usize,
+) -> Option<Found<'a>> {
+    let mut found = Found::default();
+    let mut size = 0usize;
+    for (name, value) in headers {
+        size = size.saturating_add(name.as_str().len() + value.len() + FIELD_OVERHEAD);
+        if size > limit {
+            return None;
+        }
+        if name == request_id_header {
+            found.request_id.push(value);
+        }
+        match name.as_str() {
+            "traceparent" => found.traceparent.push(value),
+            "tracestate" => found.tracestate.push(value),
+            "baggage" => found.baggage.push(value),
+            _ => {}
+        }
+    }
+    Some(found)
 }
 
 fn trim_ows(s: &str) -> &str {
@@ -60,9 +103,8 @@ fn trim_ows(s: &str) -> &str {
 
 /// A valid `traceparent`: exactly one header field, optional whitespace
 /// stripped.
-fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
-    let value = single(headers, &TRACEPARENT)?.to_str().ok()?;
-    trim_ows(value).parse().ok()
+fn traceparent(value: Option<&HeaderValue>) -> Option<TraceParent> {
+    trim_ows(value?.to_str().ok()?).parse().ok()
 }
 
 /// A list-valued header's fields as one list (RFC 9110, section 5.3): the
@@ -74,8 +116,20 @@ fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
 fn combined<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
+    fields: Fields<'a>,
     skip_invalid: bool,
 ) -> Option<Cow<'a, str>> {
+    match fields {
+        Fields::Absent => return Some(Cow::Borrowed("")),
+        Fields::One(value) => {
+            return match value.to_str() {
+                Ok(value) => Some(Cow::Borrowed(value)),
+                Err(_) if skip_invalid => Some(Cow::Borrowed("")),
+                Err(_) => None,
+            }
+        }
+        Fields::Many => {}
+    }
     let mut combined = Cow::Borrowed("");
     for (i, value) in headers.get_all(name).iter().enumerate() {
         let Ok(value) = value.to_str() else {
@@ -98,20 +152,31 @@ fn combined<'a>(
 
 /// A valid `tracestate`, its header fields combined in order; empty if any
 /// part is invalid.
-fn tracestate(headers: &HeaderMap) -> TraceState {
-    combined(headers, &TRACESTATE, false)
+fn tracestate(headers: &HeaderMap, fields: Fields<'_>) -> TraceState {
+    if let Fields::Absent = fields {
+        return TraceState::default();
+    }
+    combined(headers, &TRACESTATE, fields, false)
         .and_then(|list| list.parse().ok())
         .unwrap_or_default()
 }
 
 /// The `baggage` header fields, parsed leniently one by one, under one set of
 /// limits.
-fn baggage(headers: &HeaderMap) -> Baggage {
-    combined(headers, &BAGGAGE, true).map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
+fn baggage(headers: &HeaderMap, fields: Fields<'_>) -> Baggage {
+    if let Fields::Absent = fields {
+        return Baggage::new();
+    }
+    combined(headers, &BAGGAGE, fields, true)
+        .map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
 }
 
-/// Reads the request id, trace context and baggage of a request.
+/// Reads the request id, trace context and baggage of a request, in one
+/// pass over its header fields.
 ///
+/// * size: if the header fields add up to more than `max_header_bytes`
+///   (name + value + 32 per field), none is read: the values are those of a
+///   request without headers, and `too_large` is set.
 /// * request id: the only `request_id_header` field if it is a valid
 ///   [`RequestId`]; else the trace id of a valid `traceparent`; else a new
 ///   UUIDv7.
@@ -122,15 +187,21 @@ pub(crate) fn extract(
     headers: &HeaderMap,
     request_id_header: &HeaderName,
     new_trace_flags: TraceFlags,
+    max_header_bytes: usize,
 ) -> Incoming {
-    let parent = traceparent(headers);
+    let found = scan(headers, request_id_header, max_header_bytes);
+    let too_large = found.is_none();
+    let found = found.unwrap_or_default();
+    let parent = traceparent(found.traceparent.single());
     let trace = match &parent {
         // "If the vendor failed to parse traceparent, it MUST NOT attempt to
         // parse tracestate."
-        Some(parent) => TraceContext::from_parent(parent, tracestate(headers)),
+        Some(parent) => TraceContext::from_parent(parent, tracestate(headers, found.tracestate)),
         None => TraceContext::new_root().with_flags(new_trace_flags),
     };
-    let from_header = single(headers, request_id_header)
+    let from_header = found
+        .request_id
+        .single()
         .and_then(|value| RequestId::from_header_value(value).ok());
     let request_id_from_header = from_header.is_some();
     let request_id = from_header
@@ -140,7 +211,8 @@ pub(crate) fn extract(
         request_id,
         request_id_from_header,
         trace,
-        baggage: baggage(headers),
+        baggage: baggage(headers, found.baggage),
+        too_large,
     }
 }
 
@@ -162,7 +234,16 @@ mod tests {
     }
 
     fn run(pairs: &[(&str, &[u8])]) -> Incoming {
-        extract(&headers(pairs), &X_REQUEST_ID, TraceFlags::SAMPLED)
+        extract(
+            &headers(pairs),
+            &X_REQUEST_ID,
+            TraceFlags::SAMPLED,
+            usize::MAX,
+        )
+    }
+
+    fn exceeds(map: &HeaderMap, limit: usize) -> bool {
+        extract(map, &X_REQUEST_ID, TraceFlags::SAMPLED, limit).too_large
     }
 
     #[test]
@@ -254,10 +335,10 @@ mod tests {
     fn header_list_size_counts_every_field_and_32_each() {
         let map = headers(&[("a", b"12345"), ("bb", b""), ("a", b"6")]);
         // (1 + 5 + 32) + (2 + 0 + 32) + (1 + 1 + 32) = 106.
-        assert!(!header_list_exceeds(&map, 106));
-        assert!(header_list_exceeds(&map, 105));
-        assert!(!header_list_exceeds(&HeaderMap::new(), 0));
-        assert!(!header_list_exceeds(&map, usize::MAX));
+        assert!(!exceeds(&map, 106));
+        assert!(exceeds(&map, 105));
+        assert!(!exceeds(&HeaderMap::new(), 0));
+        assert!(!exceeds(&map, usize::MAX));
     }
 
     #[test]

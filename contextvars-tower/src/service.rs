@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use contextvars::FutureExt;
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
@@ -204,14 +204,13 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         // Over the size limit, no header of the request is read.
-        let too_large = headers::header_list_exceeds(req.headers(), config.max_header_bytes);
-        let none = HeaderMap::new();
         let incoming = headers::extract(
-            if too_large { &none } else { req.headers() },
+            req.headers(),
             &config.request_id_header,
             config.new_trace_flags,
+            config.max_header_bytes,
         );
-        if too_large {
+        if incoming.too_large {
             let marker = HeaderListTooLarge::new(config.max_header_bytes);
             req.extensions_mut().insert(marker);
         }
