@@ -172,6 +172,25 @@ fn block_on_run_until_and_enter_are_refused(flavor: Flavor) {
         rt.block_on(local.run_until(async { OTHER.try_set(2).err() })),
         Some(SetError::NoTaskContext)
     );
+    // A context entered explicitly around the runtime is its enterer's own:
+    // the main future can set there; the tasks polled inside read it but
+    // cannot write it.
+    let around = Context::new();
+    let (main_set, task_read, task_set) = around.run(|| {
+        rt.block_on(async {
+            let main_set = OTHER.try_set(7).is_ok();
+            let (read, set) = tokio::spawn(async { (OTHER.get_opt(), OTHER.try_set(8).err()) })
+                .await
+                .expect("plain task");
+            (main_set, read, set)
+        })
+    });
+    assert!(main_set);
+    if flavor == Flavor::CurrentThread {
+        assert_eq!(task_read, Some(7));
+    }
+    assert_eq!(task_set, Some(SetError::NoTaskContext));
+    assert_eq!(around.get(&OTHER).as_deref(), Some(&7));
     {
         let _entered = rt.enter();
         assert_eq!(OTHER.try_set(3).err(), Some(SetError::NoTaskContext));

@@ -173,6 +173,17 @@ pub(crate) fn entering_task() -> Option<u64> {
     CURRENT.try_with(|slot| slot.task.get()).ok()
 }
 
+#[cfg(feature = "tokio")]
+/// Whether the thread's own (base) context is current: no context entered.
+/// False after teardown.
+#[cfg(feature = "tokio")]
+#[inline]
+pub(crate) fn in_base_context() -> bool {
+    CURRENT
+        .try_with(|slot| slot.depth.get() == 0)
+        .unwrap_or(false)
+}
+
 /// Whether the thread-local slot is usable (not destroyed yet).
 pub(crate) fn is_alive() -> bool {
     CURRENT.try_with(|_| ()).is_ok()

@@ -14,14 +14,6 @@ use crate::current;
 
 static TASK_PROBE: OnceLock<fn() -> Option<u64>> = OnceLock::new();
 
-/// What a context records as the unit of work that entered it, when that is
-/// tokio code that is not a task: the future given to `block_on` (and so the
-/// body of `#[tokio::main]`), the future given to `LocalSet::run_until`, or
-/// a thread inside `Runtime::enter`. Tokio's task ids count up from 1 and
-/// never reach it.
-#[cfg(feature = "tokio")]
-const TOKIO_NOT_A_TASK: u64 = u64::MAX;
-
 /// Registers the probe of a runtime other than tokio; only the first
 /// registration takes effect. Returns whether this one did.
 pub(crate) fn register(probe: fn() -> Option<u64>) -> bool {
@@ -61,28 +53,14 @@ pub(crate) fn tokio_task_key(id: tokio::task::Id) -> u64 {
     hasher.finish()
 }
 
-/// What tokio says the calling thread runs: `Some(task key)` in a task,
-/// `Some(TOKIO_NOT_A_TASK)` in other code inside a runtime, `None` outside of
-/// any tokio runtime.
-#[cfg(feature = "tokio")]
-#[inline]
-fn tokio_unit() -> Option<u64> {
-    match tokio::task::try_id() {
-        Some(id) => Some(tokio_task_key(id)),
-        None if tokio::runtime::Handle::try_current().is_ok() => Some(TOKIO_NOT_A_TASK),
-        None => None,
-    }
-}
-
-/// The unit of async work the calling thread runs ([`current::NO_TASK`]
-/// outside of any): a tokio task, tokio code that is not a task
-/// ([`TOKIO_NOT_A_TASK`]), or a task of the runtime whose probe was
-/// registered.
+/// The async task the calling thread runs ([`current::NO_TASK`] outside of
+/// any task): a tokio task (asked of tokio: one read of its thread-local),
+/// else a task of the runtime whose probe was registered.
 #[inline]
 pub(crate) fn current_task() -> u64 {
     #[cfg(feature = "tokio")]
-    if let Some(unit) = tokio_unit() {
-        return unit;
+    if let Some(id) = tokio::task::try_id() {
+        return tokio_task_key(id);
     }
     match TASK_PROBE.get() {
         Some(probe) => probe().unwrap_or(current::NO_TASK),
@@ -90,11 +68,36 @@ pub(crate) fn current_task() -> u64 {
     }
 }
 
-/// Whether a `set` here would write, from inside async code, into a context
-/// that code did not enter (a context shared with other tasks).
+/// Whether a `set` here would write into a context that other units of
+/// async work read:
+///
+/// * in a task, any context the task did not enter itself (the thread's
+///   own context, or a context entered around the runtime);
+/// * outside of tasks but inside a tokio runtime (the future given to
+///   `block_on` or `LocalSet::run_until`, a thread inside `Runtime::enter`),
+///   the thread's own context, which the tasks polled on the thread read. A
+///   context entered explicitly there (`Context::run`, a `WithContext`) is
+///   its enterer's own.
+///
+/// Outside of any runtime, never: a plain thread's context is its own.
 pub(crate) fn in_task_without_context() -> bool {
     match current_task() {
-        current::NO_TASK => false,
+        current::NO_TASK => in_runtime_base_context(),
         task => current::entering_task().is_some_and(|entered_by| entered_by != task),
+    }
+}
+
+/// Whether the thread's own context is current, inside a tokio runtime. The
+/// runtime is asked last, and only in the thread's own context: a `set`
+/// inside an entered context, the common case, does not pay for it.
+#[inline]
+fn in_runtime_base_context() -> bool {
+    #[cfg(feature = "tokio")]
+    {
+        current::in_base_context() && tokio::runtime::Handle::try_current().is_ok()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        false
     }
 }
