@@ -18,6 +18,7 @@ use pin_project_lite::pin_project;
 
 use crate::context::{child_context, Context};
 use crate::current;
+use crate::future::poll_once_inside;
 use crate::map::Map;
 use crate::probe;
 use crate::stats;
@@ -131,16 +132,7 @@ impl<F: Future> Future for Task<F> {
         let mut inner = this.inner;
         let task = probe::current_task();
         let polled = current::run_entered(this.map, *this.id, task, || {
-            let fut = inner
-                .as_mut()
-                .as_pin_mut()
-                .expect("`Task` polled after completion");
-            let poll = fut.poll(task_cx);
-            if poll.is_ready() {
-                // Drop the finished future while its context is current.
-                inner.set(None);
-            }
-            poll
+            poll_once_inside(inner.as_mut(), task_cx, "Task")
         });
         match polled {
             Some(poll) => poll,
