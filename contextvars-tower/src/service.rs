@@ -229,13 +229,21 @@ where
         }
 
         let mut ctx = contextvars::child_context();
+        // The closure borrows everything and writes the inner future into
+        // `future`: the request and the future (often hundreds of bytes) are
+        // not moved in and out through the closure and its result.
         let inner = &mut self.inner;
-        let future = ctx.run_mut(|| {
+        let mut req = Some(req);
+        let mut trace = Some(incoming.trace);
+        let mut baggage = Some(incoming.baggage);
+        let mut future = None;
+        ctx.run_mut(|| {
             REQUEST_ID.set(request_id.clone());
-            TRACE.set(incoming.trace);
-            BAGGAGE.set_arc(baggage_value(incoming.baggage));
-            inner.call(req)
+            TRACE.set(trace.take().expect("taken once"));
+            BAGGAGE.set_arc(baggage_value(baggage.take().expect("taken once")));
+            future = Some(inner.call(req.take().expect("taken once")));
         });
+        let future = future.expect("set by the closure");
         let echo = config
             .echo_request_id
             .then(|| config.request_id_header.clone());
