@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use contextvars::WithContext;
+use http::header::Entry;
 use http::{HeaderName, Response};
 use pin_project_lite::pin_project;
 
@@ -112,10 +113,9 @@ where
             Poll::Pending => return Poll::Pending,
         };
         if let Some(name) = this.echo_header.take() {
-            if !response.headers().contains_key(&name) {
-                response
-                    .headers_mut()
-                    .insert(name, this.request_id.to_header_value());
+            // One lookup: the name is hashed once, and only inserted if absent.
+            if let Entry::Vacant(slot) = response.headers_mut().entry(name) {
+                slot.insert(this.request_id.to_header_value());
             }
         }
         if *this.response_extension {
