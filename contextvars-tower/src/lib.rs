@@ -537,10 +537,16 @@ pub static REQUEST_ID: ContextVar<RequestId> = ContextVar::new("request_id");
 pub static TRACE: ContextVar<TraceContext> = ContextVar::new("trace");
 
 /// The W3C baggage of the request being served: set by
-/// [`RequestContextLayer`] for every request (empty when there is none).
+/// [`RequestContextLayer`] for every request that has baggage.
 /// [`PropagateLayer`] sends on only the members it is configured to.
 ///
-/// No default: outside of a request it has no value.
+/// Its default is empty baggage: [`get`](ContextVar::get) returns empty
+/// baggage outside of a request and in a request without baggage, in which
+/// the layer leaves it unbound, saving a `set` per request (see
+/// [`RequestContextService`]).
+/// [`get_opt`](ContextVar::get_opt) and
+/// [`Context::get`](contextvars::Context::get) see a value only where it is
+/// bound.
 ///
 /// # Examples
 ///
@@ -548,12 +554,15 @@ pub static TRACE: ContextVar<TraceContext> = ContextVar::new("trace");
 /// use contextvars::Context;
 /// use contextvars_tower::BAGGAGE;
 ///
+/// assert!(BAGGAGE.get().is_empty());
+/// assert!(BAGGAGE.get_opt().is_none());
 /// Context::new().run(|| {
 ///     BAGGAGE.set("user-id=42".parse().unwrap());
 ///     assert_eq!(BAGGAGE.get().get("user-id"), Some("42"));
 /// });
 /// ```
-pub static BAGGAGE: ContextVar<w3c::Baggage> = ContextVar::new("baggage");
+pub static BAGGAGE: ContextVar<w3c::Baggage> =
+    ContextVar::with_default("baggage", w3c::Baggage::new);
 
 // The README's examples, the axum service among them (hence the feature).
 #[cfg(all(doctest, feature = "axum"))]

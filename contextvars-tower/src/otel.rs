@@ -448,8 +448,9 @@ fn member_of(key: &str, value: &str, metadata: &str) -> Option<BaggageMember> {
 /// with the values of the current context variables: [`TRACE`]
 /// as a remote span context (see [`TraceContext::to_span_context`]), which
 /// replaces any span the OpenTelemetry context has, and
-/// [`BAGGAGE`] as its baggage. A variable without a value
-/// (outside of a request) leaves the OpenTelemetry context's value as it is.
+/// [`BAGGAGE`] as its baggage. A variable without a value (outside of a
+/// request; for `BAGGAGE`, also a request without baggage, where it is left
+/// unbound) leaves the OpenTelemetry context's value as it is.
 ///
 /// Use it to start OpenTelemetry spans as children of the request's hop, to
 /// inject with an OpenTelemetry propagator, or to

@@ -10,7 +10,6 @@ use tower_service::Service;
 use crate::future::ResponseFuture;
 use crate::headers;
 use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
-use crate::w3c::Baggage;
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
 /// Runs every request in a context of its own, with
@@ -55,11 +54,15 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 /// 4. **Baggage** ([`BAGGAGE`]): the `baggage` header fields,
 ///    combined and parsed with [`Baggage::parse_lossy`](crate::w3c::Baggage::parse_lossy):
 ///    malformed members dropped, then the W3C limits (64 members, 8192
-///    bytes) applied. Always set, possibly empty.
+///    bytes) applied. Bound only if not empty, or if the caller's context
+///    has a value to hide: [`BAGGAGE`]'s default is empty baggage, so
+///    `BAGGAGE.get()` reads the same either way (`get_opt` and
+///    [`Context::get`](contextvars::Context::get) see no value in a request
+///    without baggage).
 /// 5. **Extensions.** The same [`RequestId`](crate::RequestId) is inserted
 ///    into the request's extensions (axum: `Extension<RequestId>`), as
 ///    tower-http's `SetRequestIdLayer` does. The
-///    [`TraceContext`](crate::TraceContext) and [`Baggage`] go there too with
+///    [`TraceContext`](crate::TraceContext) and [`Baggage`](crate::w3c::Baggage) go there too with
 ///    [`trace_extensions(true)`](RequestContextLayer::trace_extensions), and
 ///    the request id into the response's extensions with
 ///    [`response_extension(true)`](RequestContextLayer::response_extension).
@@ -235,12 +238,17 @@ where
         let inner = &mut self.inner;
         let mut req = Some(req);
         let mut trace = Some(incoming.trace);
+        // Empty baggage is BAGGAGE's default: bound only to hide the
+        // caller's.
+        let bind_baggage = !incoming.baggage.is_empty() || ctx.contains(&BAGGAGE);
         let mut baggage = Some(incoming.baggage);
         let mut future = None;
         ctx.run_mut(|| {
             REQUEST_ID.set(request_id.clone());
             TRACE.set(trace.take().expect("taken once"));
-            BAGGAGE.set_arc(baggage_value(baggage.take().expect("taken once")));
+            if bind_baggage {
+                BAGGAGE.set(baggage.take().expect("taken once"));
+            }
             future = Some(inner.call(req.take().expect("taken once")));
         });
         let future = future.expect("set by the closure");
@@ -254,19 +262,4 @@ where
             config.response_extension,
         )
     }
-}
-
-/// The value of [`BAGGAGE`] for a request: a new `Arc`, except for empty
-/// baggage (most requests), which shares one per thread instead of
-/// allocating.
-fn baggage_value(baggage: Baggage) -> Arc<Baggage> {
-    thread_local! {
-        static EMPTY: Arc<Baggage> = Arc::new(Baggage::new());
-    }
-    if baggage.is_empty() {
-        if let Ok(empty) = EMPTY.try_with(Arc::clone) {
-            return empty;
-        }
-    }
-    Arc::new(baggage)
 }

@@ -5,9 +5,11 @@ use std::convert::Infallible;
 
 use contextvars::Context;
 use contextvars_tower::w3c::{Baggage, TraceParent};
-use contextvars_tower::{PropagateLayer, RequestId, TraceContext, BAGGAGE, REQUEST_ID, TRACE};
+use contextvars_tower::{
+    PropagateLayer, RequestContextLayer, RequestId, TraceContext, BAGGAGE, REQUEST_ID, TRACE,
+};
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
-use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 
 use crate::common::*;
 
@@ -353,4 +355,42 @@ async fn incoming_baggage_is_parsed_leniently_and_limited() {
         f["baggage"],
         "userId=alice,serverNode=DF%2028;p,isProduction=false"
     );
+}
+
+#[tokio::test]
+async fn empty_baggage_is_left_unbound_unless_it_hides_the_callers() {
+    let svc = || {
+        RequestContextLayer::new().layer(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new((BAGGAGE.get(), BAGGAGE.get_opt())))
+        }))
+    };
+    // From an empty context: the default, unbound.
+    let (read, bound) = contextvars_tokio::root(svc().oneshot(Request::new(())))
+        .await
+        .unwrap()
+        .into_body();
+    assert!(read.is_empty());
+    assert_eq!(bound, None);
+
+    // From a context with baggage of its own: empty baggage hides it.
+    let (read, bound) = contextvars_tokio::root(async move {
+        BAGGAGE.set("caller=1".parse().unwrap());
+        svc().oneshot(Request::new(())).await
+    })
+    .await
+    .unwrap()
+    .into_body();
+    assert!(read.is_empty());
+    assert_eq!(bound, Some(Baggage::new()));
+
+    // A request with baggage: bound.
+    let req = Request::builder()
+        .header("baggage", "a=1")
+        .body(())
+        .unwrap();
+    let (read, _) = contextvars_tokio::root(svc().oneshot(req))
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(read.get("a"), Some("1"));
 }
