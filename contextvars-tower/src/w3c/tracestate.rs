@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-
-use super::list::SharedList;
+use std::sync::Arc;
 
 /// Why a `tracestate` value was rejected, or a member could not be added.
 ///
@@ -82,9 +81,16 @@ impl std::error::Error for ParseTraceStateError {}
 /// assert_eq!(state.len(), 2);
 /// assert_eq!(state.to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
 /// ```
+// Held as its canonical form (`k=v,k=v`: no optional whitespace, no empty
+// members), shared: parsing a `tracestate` that is already canonical, as
+// most are, makes one allocation, and cloning none; the members are found
+// again by splitting, which the grammar makes unambiguous (neither keys nor
+// values contain `,`, keys no `=`).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct TraceState {
-    members: SharedList<(Box<str>, Box<str>)>,
+    /// `None` when empty.
+    text: Option<Arc<str>>,
+    len: usize,
 }
 
 impl TraceState {
@@ -116,10 +122,7 @@ impl TraceState {
     /// assert_eq!(state.get("c"), None);
     /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.members
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
+        self.iter().find(|&(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The `(key, value)` members, leftmost first.
@@ -133,7 +136,10 @@ impl TraceState {
     /// assert_eq!(state.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
     /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.members.iter().map(|(k, v)| (&**k, &**v))
+        Members {
+            rest: self.text.as_deref().unwrap_or(""),
+            remaining: self.len,
+        }
     }
 
     /// The number of members.
@@ -146,7 +152,7 @@ impl TraceState {
     /// assert_eq!("a=1, ,b=2".parse::<TraceState>().unwrap().len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.len
     }
 
     /// Whether there is no member.
@@ -159,7 +165,7 @@ impl TraceState {
     /// assert!("".parse::<TraceState>().unwrap().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.len == 0
     }
 
     /// Adds or updates `key`, moving it to the front (leftmost), as the
@@ -191,10 +197,11 @@ impl TraceState {
         if !valid_value(value.as_bytes()) {
             return Err(ParseTraceStateError::InvalidValue);
         }
-        let members = self.members.make_mut();
-        members.retain(|(k, _)| &**k != key);
-        members.insert(0, (key.into(), value.into()));
-        members.truncate(TraceState::MAX_MEMBERS);
+        let others = self
+            .iter()
+            .filter(|&(k, _)| k != key)
+            .take(TraceState::MAX_MEMBERS - 1);
+        *self = TraceState::from_members(std::iter::once((key, value)).chain(others));
         Ok(())
     }
 
@@ -210,10 +217,56 @@ impl TraceState {
     /// assert_eq!(state.to_string(), "b=2");
     /// ```
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.members.iter().position(|(k, _)| &**k == key)?;
-        Some(self.members.make_mut().remove(index).1.into())
+        let removed = self.get(key)?.to_owned();
+        *self = TraceState::from_members(self.iter().filter(|&(k, _)| k != key));
+        Some(removed)
+    }
+
+    /// The state of these valid, distinct members, in order.
+    fn from_members<'a>(members: impl Iterator<Item = (&'a str, &'a str)>) -> TraceState {
+        let mut text = String::new();
+        let mut len = 0;
+        for (key, value) in members {
+            if len > 0 {
+                text.push(',');
+            }
+            text.push_str(key);
+            text.push('=');
+            text.push_str(value);
+            len += 1;
+        }
+        TraceState {
+            text: (len > 0).then(|| Arc::from(text)),
+            len,
+        }
     }
 }
+
+/// The members of a [`TraceState`], split off its canonical form.
+struct Members<'a> {
+    rest: &'a str,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let (member, rest) = self.rest.split_once(',').unwrap_or((self.rest, ""));
+        self.rest = rest;
+        Some(member.split_once('=').expect("a member has a `=`"))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Members<'_> {}
 
 fn is_ows(c: char) -> bool {
     c == ' ' || c == '\t'
@@ -271,13 +324,22 @@ impl FromStr for TraceState {
             // No header, as in most requests: nothing to split.
             return Ok(TraceState::new());
         }
-        let mut members: Vec<(Box<str>, Box<str>)> = Vec::new();
+        // Validation first, with no allocation; the keys seen so far are
+        // kept on the stack for the duplicate check.
+        let mut keys = [""; TraceState::MAX_MEMBERS];
+        let mut len = 0;
+        // Whether `s` is already canonical: no optional whitespace, no
+        // empty member.
+        let mut canonical = true;
         for raw in s.split(',') {
             let member = raw.trim_matches(is_ows);
+            if member.len() != raw.len() || member.is_empty() {
+                canonical = false;
+            }
             if member.is_empty() {
                 continue;
             }
-            if members.len() == TraceState::MAX_MEMBERS {
+            if len == TraceState::MAX_MEMBERS {
                 return Err(ParseTraceStateError::TooManyMembers);
             }
             let (key, value) = member
@@ -289,27 +351,34 @@ impl FromStr for TraceState {
             if !valid_value(value.as_bytes()) {
                 return Err(ParseTraceStateError::InvalidValue);
             }
-            if members.iter().any(|(k, _)| &**k == key) {
+            if keys[..len].contains(&key) {
                 return Err(ParseTraceStateError::DuplicateKey);
             }
-            members.push((key.into(), value.into()));
+            keys[len] = key;
+            len += 1;
         }
-        Ok(TraceState {
-            members: members.into(),
-        })
+        if len == 0 {
+            return Ok(TraceState::new());
+        }
+        if canonical {
+            return Ok(TraceState {
+                text: Some(Arc::from(s)),
+                len,
+            });
+        }
+        Ok(TraceState::from_members(
+            s.split(',')
+                .map(|raw| raw.trim_matches(is_ows))
+                .filter(|member| !member.is_empty())
+                .map(|member| member.split_once('=').expect("validated")),
+        ))
     }
 }
 
 impl fmt::Display for TraceState {
     /// The members joined with `,`, without optional whitespace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (k, v)) in self.members.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{k}={v}")?;
-        }
-        Ok(())
+        f.write_str(self.text.as_deref().unwrap_or(""))
     }
 }
 
