@@ -72,25 +72,42 @@ impl std::error::Error for BaggageError {}
 /// assert_eq!(member.to_string(), "serverNode=DF%2028;region=eu;primary");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
+// The key, value and properties in one allocation, one after the other.
 pub struct BaggageMember {
-    /// Percent-decoded; never empty.
-    key: Box<str>,
-    /// Percent-decoded.
-    value: Box<str>,
-    /// Canonical (`;`-separated, optional whitespace removed, values as
-    /// received), without the leading `;`; empty if none.
-    properties: Box<str>,
+    /// The key (percent-decoded; never empty), then the value
+    /// (percent-decoded), then the properties (canonical: `;`-separated,
+    /// optional whitespace removed, values as received, without the leading
+    /// `;`; empty if none).
+    text: Box<str>,
+    /// Where the value starts.
+    key_end: usize,
+    /// Where the properties start.
+    value_end: usize,
 }
 
 impl BaggageMember {
     /// A member without properties; `key` (decoded) must not be empty.
     pub(crate) fn new(key: &str, value: &str) -> BaggageMember {
+        BaggageMember::from_parts(key, value, "")
+    }
+
+    /// A member of these parts, in one allocation.
+    fn from_parts(key: &str, value: &str, properties: &str) -> BaggageMember {
         debug_assert!(!key.is_empty());
+        let mut text = String::with_capacity(key.len() + value.len() + properties.len());
+        text.push_str(key);
+        text.push_str(value);
+        text.push_str(properties);
         BaggageMember {
-            key: key.into(),
-            value: value.into(),
-            properties: "".into(),
+            text: text.into_boxed_str(),
+            key_end: key.len(),
+            value_end: key.len() + value.len(),
         }
+    }
+
+    /// The canonical properties, without the leading `;`.
+    fn raw_properties(&self) -> &str {
+        &self.text[self.value_end..]
     }
 
     /// The key, percent-decoded (keys are case-sensitive). This is the
@@ -111,7 +128,7 @@ impl BaggageMember {
     /// assert_eq!(baggage.iter().next().unwrap().key(), "tok!en#key");
     /// ```
     pub fn key(&self) -> &str {
-        &self.key
+        &self.text[..self.key_end]
     }
 
     /// The value, percent-decoded. Percent-encoded bytes that are not UTF-8
@@ -127,7 +144,7 @@ impl BaggageMember {
     /// assert_eq!(baggage.get("b"), Some("\u{FFFD}"));
     /// ```
     pub fn value(&self) -> &str {
-        &self.value
+        &self.text[self.key_end..self.value_end]
     }
 
     /// The properties, as `(key, value)` pairs in order. Properties are
@@ -144,7 +161,7 @@ impl BaggageMember {
     /// assert_eq!(member.properties().collect::<Vec<_>>(), [("p1", None), ("p2", Some("x"))]);
     /// ```
     pub fn properties(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
-        self.properties
+        self.raw_properties()
             .split(';')
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
@@ -157,9 +174,9 @@ impl BaggageMember {
     /// writes it.
     fn encoded_len(&self) -> usize {
         let mut len =
-            encoded_len(&self.key, is_key_safe) + 1 + encoded_len(&self.value, is_value_safe);
-        if !self.properties.is_empty() {
-            len += 1 + self.properties.len();
+            encoded_len(self.key(), is_key_safe) + 1 + encoded_len(self.value(), is_value_safe);
+        if !self.raw_properties().is_empty() {
+            len += 1 + self.raw_properties().len();
         }
         len
     }
@@ -170,12 +187,12 @@ impl fmt::Display for BaggageMember {
     /// [Encoding](Baggage#encoding), followed by `;property` for each
     /// property.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_encoded(f, &self.key, is_key_safe)?;
+        write_encoded(f, self.key(), is_key_safe)?;
         f.write_str("=")?;
-        write_encoded(f, &self.value, is_value_safe)?;
-        if !self.properties.is_empty() {
+        write_encoded(f, self.value(), is_value_safe)?;
+        if !self.raw_properties().is_empty() {
             f.write_str(";")?;
-            f.write_str(&self.properties)?;
+            f.write_str(self.raw_properties())?;
         }
         Ok(())
     }
@@ -184,9 +201,9 @@ impl fmt::Display for BaggageMember {
 impl fmt::Debug for BaggageMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("BaggageMember");
-        s.field("key", &self.key).field("value", &self.value);
-        if !self.properties.is_empty() {
-            s.field("properties", &self.properties);
+        s.field("key", &self.key()).field("value", &self.value());
+        if !self.raw_properties().is_empty() {
+            s.field("properties", &self.raw_properties());
         }
         s.finish()
     }
@@ -468,7 +485,7 @@ impl Baggage {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.members
             .iter()
-            .find(|m| &*m.key == key)
+            .find(|m| m.key() == key)
             .map(|m| m.value())
     }
 
@@ -564,14 +581,14 @@ impl Baggage {
             return Err(BaggageError::InvalidKey);
         }
         let member = BaggageMember::new(key, value);
-        match self.members.iter().position(|m| &*m.key == key) {
+        match self.members.iter().position(|m| m.key() == key) {
             Some(first) => {
                 let mut members = self.members.to_vec();
                 members[first] = member;
                 let mut index = 0;
                 members.retain(|m| {
                     index += 1;
-                    index - 1 <= first || &*m.key != key
+                    index - 1 <= first || m.key() != key
                 });
                 let len = canonical_len(&members);
                 if len > Baggage::MAX_BYTES {
@@ -599,10 +616,10 @@ impl Baggage {
     /// assert!(!baggage.remove("a"));
     /// ```
     pub fn remove(&mut self, key: &str) -> bool {
-        if !self.members.iter().any(|m| &*m.key == key) {
+        if !self.members.iter().any(|m| m.key() == key) {
             return false;
         }
-        self.members.make_mut().retain(|m| &*m.key != key);
+        self.members.make_mut().retain(|m| m.key() != key);
         self.len = canonical_len(&self.members);
         true
     }
@@ -786,10 +803,10 @@ enum BadEscape {
 /// Percent-decodes `raw` (whose bytes the caller has checked); invalid
 /// UTF-8 becomes U+FFFD. `None` for a bad escape if bad escapes are
 /// invalid.
-fn percent_decode(raw: &str, plus: Plus, bad_escape: BadEscape) -> Option<Box<str>> {
+fn percent_decode(raw: &str, plus: Plus, bad_escape: BadEscape) -> Option<Cow<'_, str>> {
     let bytes = raw.as_bytes();
     if !bytes.contains(&b'%') && (plus == Plus::Plus || !bytes.contains(&b'+')) {
-        return Some(raw.into());
+        return Some(Cow::Borrowed(raw));
     }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -813,14 +830,11 @@ fn percent_decode(raw: &str, plus: Plus, bad_escape: BadEscape) -> Option<Box<st
         }
         i += 1;
     }
-    Some(match String::from_utf8_lossy(&out) {
-        Cow::Borrowed(s) => s.into(),
-        Cow::Owned(s) => s.into(),
-    })
+    Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// Checks that a raw key is a token and percent-decodes it.
-fn decode_key(raw: &str, plus: Plus) -> Result<Box<str>, BaggageError> {
+fn decode_key(raw: &str, plus: Plus) -> Result<Cow<'_, str>, BaggageError> {
     if !is_token(raw) {
         return Err(BaggageError::InvalidKey);
     }
@@ -828,7 +842,7 @@ fn decode_key(raw: &str, plus: Plus) -> Result<Box<str>, BaggageError> {
 }
 
 /// Checks the `baggage-octet`s of a raw value and percent-decodes it.
-fn decode_value(raw: &str, plus: Plus) -> Result<Box<str>, BaggageError> {
+fn decode_value(raw: &str, plus: Plus) -> Result<Cow<'_, str>, BaggageError> {
     if !raw.bytes().all(is_baggage_octet) {
         return Err(BaggageError::InvalidValue);
     }
@@ -868,11 +882,7 @@ fn parse_member(raw: &str, plus: Plus) -> Result<BaggageMember, BaggageError> {
             }
         }
     }
-    Ok(BaggageMember {
-        key,
-        value,
-        properties: properties.into(),
-    })
+    Ok(BaggageMember::from_parts(&key, &value, &properties))
 }
 
 #[cfg(test)]
