@@ -49,19 +49,34 @@ pub(crate) fn decode_hex<const N: usize>(s: &[u8]) -> Result<[u8; N], ParseIdErr
         return Err(ParseIdError::WrongLength);
     }
     let mut out = [0u8; N];
+    // Looked up without a branch per digit; an invalid one sets high bits.
+    let mut invalid = 0u8;
     for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *byte = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        invalid |= hi | lo;
+        *byte = (hi << 4) | lo;
+    }
+    if invalid > 0xf {
+        return Err(ParseIdError::NotLowercaseHex);
     }
     Ok(out)
 }
 
-fn hex_digit(c: u8) -> Result<u8, ParseIdError> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        _ => Err(ParseIdError::NotLowercaseHex),
+/// The value of each lowercase hex digit; `0xff` for every other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Encodes `N` bytes as `2 * N` lowercase hex digits (`M` = `2 * N`).
 pub(crate) fn encode_hex<const N: usize, const M: usize>(bytes: &[u8; N]) -> [u8; M] {
