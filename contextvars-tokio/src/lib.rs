@@ -220,6 +220,7 @@ pub fn root<F: Future>(future: F) -> WithContext<F> {
 /// # }
 /// ```
 #[track_caller]
+#[inline]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

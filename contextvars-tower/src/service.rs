@@ -232,25 +232,24 @@ where
         }
 
         let mut ctx = contextvars::child_context();
-        // The closure borrows everything and writes the inner future into
-        // `future`: the request and the future (often hundreds of bytes) are
-        // not moved in and out through the closure and its result.
-        let inner = &mut self.inner;
-        let mut req = Some(req);
-        let mut trace = Some(incoming.trace);
+        // The request's values are bound before the context is entered: no
+        // entry, task probe or token per value.
+        ctx.bind(&REQUEST_ID, request_id.clone());
+        ctx.bind(&TRACE, incoming.trace);
         // Empty baggage is BAGGAGE's default: bound only to hide the
         // caller's.
-        let bind_baggage = !incoming.baggage.is_empty() || ctx.contains(&BAGGAGE);
-        let mut baggage = Some(incoming.baggage);
+        if !incoming.baggage.is_empty() || ctx.contains(&BAGGAGE) {
+            ctx.bind(&BAGGAGE, incoming.baggage);
+        }
+        // The inner service's `call` runs in the context too (a layer inside
+        // may read the values there). The closure borrows everything and
+        // writes the inner future into `future`: the request and the future
+        // (often hundreds of bytes) are not moved in and out through the
+        // closure and its result.
+        let inner = &mut self.inner;
+        let mut req = Some(req);
         let mut future = None;
-        ctx.run_mut(|| {
-            REQUEST_ID.set(request_id.clone());
-            TRACE.set(trace.take().expect("taken once"));
-            if bind_baggage {
-                BAGGAGE.set(baggage.take().expect("taken once"));
-            }
-            future = Some(inner.call(req.take().expect("taken once")));
-        });
+        ctx.run_mut(|| future = Some(inner.call(req.take().expect("taken once"))));
         let future = future.expect("set by the closure");
         let echo = config
             .echo_request_id

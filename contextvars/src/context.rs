@@ -328,6 +328,33 @@ impl Context {
         !self.state.get_mut().1 && current::is_alive()
     }
 
+    /// Binds `var` to `value` in this context, which the caller owns and
+    /// has not entered: what `self.run_mut(|| var.set(value))` records, without
+    /// entering the context, asking which task runs or making a token.
+    ///
+    /// Python has no such method (a context changes only from inside
+    /// `ctx.run`); an owned, not yet entered context is Rust's own case: a
+    /// context prepared for a request or a task before it starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+    ///
+    /// let mut ctx = Context::new();
+    /// ctx.bind(&REQUEST_ID, "req-1".to_string());
+    /// assert_eq!(ctx.run(|| REQUEST_ID.get()), "req-1");
+    /// assert!(REQUEST_ID.try_get().is_err()); // the caller's context is untouched
+    /// ```
+    pub fn bind<T: Send + Sync + fmt::Debug + 'static>(&mut self, var: &ContextVar<T>, value: T) {
+        let (map, _) = self.state.get_mut();
+        // The value it replaces, if any, is dropped here, outside of any
+        // thread's slot.
+        drop(map.insert(Binding::new(var.key(), value)));
+    }
+
     /// The value of `var` in this context, ignoring the variable's default.
     ///
     /// Python: `ctx.get(var)`, and `ctx[var]` (where `None` is a `KeyError`).

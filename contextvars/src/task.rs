@@ -99,6 +99,7 @@ impl<F> Task<F> {
     /// let task = contextvars::runtime::Task::new(async { 1 });
     /// # drop(task);
     /// ```
+    #[inline]
     pub fn new(inner: F) -> Self {
         Task::with_context(inner, child_context())
     }
@@ -113,6 +114,7 @@ impl<F> Task<F> {
     /// let task = Task::with_context(async { 1 }, Context::new());
     /// # drop(task);
     /// ```
+    #[inline]
     pub fn with_context(inner: F, ctx: Context) -> Self {
         let (id, map) = ctx.into_parts();
         Task {
