@@ -41,7 +41,7 @@
 //! |---|---|
 //! | `logging.setLogRecordFactory(f)` where `f` sets `record.request_id = REQUEST_ID.get(None)` | [`ContextFields::new().var(&REQUEST_ID)`](ContextFields::var), given to a wrapper below |
 //! | a `logging.Filter` that adds attributes to records | the same [`ContextFields`], with [`ContextFormat`] / [`ContextJson`] (tracing) or [`ContextLog`] (log) |
-//! | `record.trace_id = TRACE.get().trace_id` | [`.field("trace_id", &TRACE, \|t, f\| write!(f, "{}", t.trace_id))`](ContextFields::field) |
+//! | `record.trace_id = TRACE.get().trace_id` | [`.field("trace_id", &TRACE, \|t, f\| write!(f, "{}", t.trace_id()))`](ContextFields::field), with `contextvars_tower::TRACE`, whose `TraceContext` has a `trace_id()` method |
 //! | `%(request_id)s` in a `Formatter` format | the field `request_id=…` at the start of each text line |
 //! | `python-json-logger`'s `JsonFormatter` with `request_id` | `"request_id":"…"` at the root of each JSON line ([`ContextJson`]) |
 //! | `extra={"request_id": …}` on one call | an event field (`info!(request_id = …)`) or a `log` key-value: per call, not per context |
