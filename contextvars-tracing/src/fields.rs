@@ -1,10 +1,13 @@
 //! [`ContextFields`]: which variables every log line carries, and how.
 
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use contextvars::ContextVar;
+use tracing::field::{Field as TracingField, Visit};
+use tracing::Event;
 
 /// The list of context variables that every log line carries: the
 /// configuration shared by [`ContextFormat`](crate::ContextFormat),
@@ -16,12 +19,15 @@ use contextvars::ContextVar;
 ///
 /// * [`var`](ContextFields::var) prints a variable under its own
 ///   [name](ContextVar::name), with [`Display`](fmt::Display): strings print
-///   without quotes.
+///   without quotes; integers, floats and `bool` stay JSON numbers and
+///   booleans in [`ContextJson`](crate::ContextJson).
 /// * [`var_debug`](ContextFields::var_debug) prints it with
 ///   [`Debug`](fmt::Debug), for types that have no `Display`.
 /// * [`field`](ContextFields::field) prints a *projection* of a variable under
 ///   a name of your choice, rendered by a closure: a trace id taken out of a
 ///   trace-context struct, a user id out of a session.
+/// * [`field_value`](ContextFields::field_value) prints a projection that
+///   keeps its JSON type: a number or a flag out of a struct.
 ///
 /// # When values are read
 ///
@@ -97,12 +103,90 @@ struct Field {
 trait Render: Send + Sync {
     /// Calls `out` with the rendering of the variable's current value, or
     /// returns `None` if the variable has neither a value nor a default.
-    fn render(&self, out: &mut dyn FnMut(&dyn fmt::Display) -> fmt::Result) -> Option<fmt::Result>;
+    fn render(&self, out: &mut dyn FnMut(Value<'_>) -> fmt::Result) -> Option<fmt::Result>;
+}
+
+/// How a value is written in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonKind {
+    /// A JSON string: the rendering, escaped and quoted.
+    String,
+    /// The rendering as it is: a JSON number or `true`/`false`.
+    Literal,
+    /// `null`: a float that is not finite (JSON has no NaN or infinity).
+    Null,
+}
+
+/// A rendered value and the JSON type it keeps.
+#[derive(Clone, Copy)]
+pub(crate) struct Value<'a> {
+    pub(crate) display: &'a dyn fmt::Display,
+    pub(crate) json: JsonKind,
+}
+
+/// The JSON type a variable's values keep, chosen by its Rust type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Any other type: a string.
+    Text,
+    /// Integers and `bool`: `Display` writes a valid JSON literal.
+    Literal,
+    /// `f32` and `f64`: a number when finite, `null` otherwise.
+    Float,
+}
+
+impl Kind {
+    /// The kind of values of type `T`.
+    fn of<T: 'static>() -> Kind {
+        let id = TypeId::of::<T>();
+        let literals = [
+            TypeId::of::<bool>(),
+            TypeId::of::<u8>(),
+            TypeId::of::<u16>(),
+            TypeId::of::<u32>(),
+            TypeId::of::<u64>(),
+            TypeId::of::<u128>(),
+            TypeId::of::<usize>(),
+            TypeId::of::<i8>(),
+            TypeId::of::<i16>(),
+            TypeId::of::<i32>(),
+            TypeId::of::<i64>(),
+            TypeId::of::<i128>(),
+            TypeId::of::<isize>(),
+        ];
+        if literals.contains(&id) {
+            Kind::Literal
+        } else if id == TypeId::of::<f64>() || id == TypeId::of::<f32>() {
+            Kind::Float
+        } else {
+            Kind::Text
+        }
+    }
+
+    /// How `value` (of the type this kind was made for) is written in JSON.
+    fn json(self, value: &dyn Any) -> JsonKind {
+        match self {
+            Kind::Text => JsonKind::String,
+            Kind::Literal => JsonKind::Literal,
+            Kind::Float => {
+                let finite = match value.downcast_ref::<f64>() {
+                    Some(v) => v.is_finite(),
+                    None => value.downcast_ref::<f32>().is_some_and(|v| v.is_finite()),
+                };
+                if finite {
+                    JsonKind::Literal
+                } else {
+                    JsonKind::Null
+                }
+            }
+        }
+    }
 }
 
 struct VarRender<T: 'static, F> {
     var: &'static ContextVar<T>,
     render: F,
+    kind: Kind,
 }
 
 impl<T, F> Render for VarRender<T, F>
@@ -110,12 +194,41 @@ where
     T: Send + Sync + fmt::Debug + 'static,
     F: Fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result + Send + Sync,
 {
-    fn render(&self, out: &mut dyn FnMut(&dyn fmt::Display) -> fmt::Result) -> Option<fmt::Result> {
+    fn render(&self, out: &mut dyn FnMut(Value<'_>) -> fmt::Result) -> Option<fmt::Result> {
         self.var
             .try_with(|value| {
-                out(&Rendered {
-                    value,
-                    render: &self.render,
+                out(Value {
+                    display: &Rendered {
+                        value,
+                        render: &self.render,
+                    },
+                    json: self.kind.json(value),
+                })
+            })
+            .ok()
+    }
+}
+
+/// A variable whose field is a value computed from it.
+struct ProjectRender<T: 'static, P> {
+    var: &'static ContextVar<T>,
+    project: P,
+    kind: Kind,
+}
+
+impl<T, V, P> Render for ProjectRender<T, P>
+where
+    T: Send + Sync + fmt::Debug + 'static,
+    V: fmt::Display + 'static,
+    P: Fn(&T) -> V + Send + Sync,
+{
+    fn render(&self, out: &mut dyn FnMut(Value<'_>) -> fmt::Result) -> Option<fmt::Result> {
+        self.var
+            .try_with(|value| {
+                let value = (self.project)(value);
+                out(Value {
+                    display: &value,
+                    json: self.kind.json(&value),
                 })
             })
             .ok()
@@ -163,6 +276,13 @@ impl ContextFields {
     /// Adds `var` under its own name, rendered with
     /// [`Display`](fmt::Display).
     ///
+    /// In [`ContextJson`](crate::ContextJson), a variable of an integer type
+    /// (`u8` to `u128`, `i8` to `i128`, `usize`, `isize`) or of type `bool`
+    /// is written as a JSON number or boolean, an `f32` or `f64` as a number
+    /// (`null` if it is NaN or infinite), anything else as a string. The
+    /// type is read from `T` (not from the text), so a `String` holding
+    /// `"42"` stays a string.
+    ///
     /// Python: `%(request_id)s` in a logging format, fed by a record factory
     /// that copies the variable into each record.
     ///
@@ -191,7 +311,14 @@ impl ContextFields {
     where
         T: fmt::Display + fmt::Debug + Send + Sync + 'static,
     {
-        self.field(var.name(), var, |value, f| fmt::Display::fmt(value, f))
+        self.push(
+            var.name().into(),
+            Box::new(VarRender {
+                var,
+                render: |value: &T, f: &mut fmt::Formatter<'_>| fmt::Display::fmt(value, f),
+                kind: Kind::of::<T>(),
+            }),
+        )
     }
 
     /// Adds `var` under its own name, rendered with [`Debug`](fmt::Debug).
@@ -270,7 +397,7 @@ impl ContextFields {
     /// ```
     #[track_caller]
     pub fn field<T, F>(
-        mut self,
+        self,
         name: impl Into<Cow<'static, str>>,
         var: &'static ContextVar<T>,
         render: F,
@@ -279,7 +406,80 @@ impl ContextFields {
         T: fmt::Debug + Send + Sync + 'static,
         F: Fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result + Send + Sync + 'static,
     {
-        let name = name.into();
+        self.push(
+            name.into(),
+            Box::new(VarRender {
+                var,
+                render,
+                kind: Kind::Text,
+            }),
+        )
+    }
+
+    /// Adds a field called `name` whose value is `project(&value)`, written
+    /// with [`Display`](fmt::Display) and keeping its JSON type as
+    /// [`var`](ContextFields::var) does: integers, floats and `bool` are
+    /// JSON numbers and booleans in [`ContextJson`](crate::ContextJson),
+    /// anything else a string.
+    ///
+    /// Use it for a number or a flag inside a struct (a user id out of a
+    /// session, `sampled` out of a trace context); use
+    /// [`field`](ContextFields::field) to choose a text format (hex, padding).
+    /// `project` runs each time a line is written and returns an owned value
+    /// (a copied number or flag).
+    ///
+    /// # Panics
+    ///
+    /// As [`field`](ContextFields::field).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    /// use contextvars_tracing::ContextFields;
+    ///
+    /// #[derive(Debug)]
+    /// struct Session {
+    ///     user_id: u64,
+    ///     admin: bool,
+    /// }
+    ///
+    /// static SESSION: ContextVar<Session> = ContextVar::new("session");
+    ///
+    /// let fields = ContextFields::new()
+    ///     .field_value("user_id", &SESSION, |s| s.user_id)
+    ///     .field_value("admin", &SESSION, |s| s.admin);
+    /// SESSION.set(Session { user_id: 7, admin: false });
+    /// let mut seen = Vec::new();
+    /// fields.for_each(|name, value| seen.push(format!("{name}={value}")));
+    /// // In JSON: "user_id":7,"admin":false
+    /// assert_eq!(seen, ["user_id=7", "admin=false"]);
+    /// ```
+    #[track_caller]
+    pub fn field_value<T, V, P>(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        var: &'static ContextVar<T>,
+        project: P,
+    ) -> Self
+    where
+        T: fmt::Debug + Send + Sync + 'static,
+        V: fmt::Display + 'static,
+        P: Fn(&T) -> V + Send + Sync + 'static,
+    {
+        self.push(
+            name.into(),
+            Box::new(ProjectRender {
+                var,
+                project,
+                kind: Kind::of::<V>(),
+            }),
+        )
+    }
+
+    /// Adds a field, checking its name.
+    #[track_caller]
+    fn push(mut self, name: Cow<'static, str>, source: Box<dyn Render>) -> Self {
         assert!(
             valid_name(&name),
             "invalid context field name {name:?}: use ASCII letters, digits, '_', '-' and '.'"
@@ -288,10 +488,7 @@ impl ContextFields {
             !self.names().any(|existing| existing == name),
             "context field name {name:?} is used twice"
         );
-        self.fields.push(Arc::new(Field {
-            name,
-            source: Box::new(VarRender { var, render }),
-        }));
+        self.fields.push(Arc::new(Field { name, source }));
         self
     }
 
@@ -374,41 +571,107 @@ impl ContextFields {
     /// assert_eq!(collect(), ["request_id=r1", "attempt=1"]);
     /// ```
     pub fn for_each(&self, mut f: impl FnMut(&str, &dyn fmt::Display)) {
-        let _ = self.try_for_each(|name, value| {
-            f(name, value);
-            Ok(())
-        });
+        let _ = self.try_for_each(
+            |_| false,
+            |_, name, value| {
+                f(name, value.display);
+                Ok(())
+            },
+        );
     }
 
-    /// Like [`for_each`](ContextFields::for_each), stopping at the first
-    /// error `f` returns.
+    /// Calls `f` with the index, name and value of each field whose variable
+    /// is set (or has a default) and for which `skip` returns `false`, in
+    /// order, stopping at the first error (of `f` or of a rendering).
     pub(crate) fn try_for_each(
         &self,
-        mut f: impl FnMut(&str, &dyn fmt::Display) -> fmt::Result,
+        skip: impl Fn(usize) -> bool,
+        mut f: impl FnMut(usize, &str, Value<'_>) -> fmt::Result,
     ) -> fmt::Result {
-        for field in &self.fields {
-            if let Some(result) = field.source.render(&mut |value| f(&field.name, value)) {
+        for (index, field) in self.fields.iter().enumerate() {
+            if skip(index) {
+                continue;
+            }
+            if let Some(result) = field
+                .source
+                .render(&mut |value| f(index, &field.name, value))
+            {
                 result?;
             }
         }
         Ok(())
     }
 
-    /// Like [`try_for_each`](ContextFields::try_for_each), with the index of
-    /// each field in the configuration.
-    pub(crate) fn for_each_indexed(
+    /// Like [`try_for_each`](ContextFields::try_for_each), going on after an
+    /// error: an error skips the field, not the rest.
+    pub(crate) fn for_each_lenient(
         &self,
-        mut f: impl FnMut(usize, &dyn fmt::Display) -> fmt::Result,
+        skip: impl Fn(usize) -> bool,
+        mut f: impl FnMut(usize, Value<'_>) -> fmt::Result,
     ) {
         for (index, field) in self.fields.iter().enumerate() {
-            // An error skips the field, not the rest.
-            let _ = field.source.render(&mut |value| f(index, value));
+            if !skip(index) {
+                let _ = field.source.render(&mut |value| f(index, value));
+            }
         }
     }
 
     /// The name of the field at `index`.
     pub(crate) fn name(&self, index: usize) -> &str {
         &self.fields[index].name
+    }
+
+    /// Which fields an event hides: those named like a field the event
+    /// records a value for (the event's own field wins), except `message`
+    /// when `message_has_key` is `false` (text formatters write the message
+    /// without a key).
+    pub(crate) fn hidden_by_event(&self, event: &Event<'_>, message_has_key: bool) -> Hidden {
+        let mut visitor = HiddenBy {
+            fields: self,
+            message_has_key,
+            hidden: Hidden::default(),
+        };
+        if !self.fields.is_empty() {
+            event.record(&mut visitor);
+        }
+        visitor.hidden
+    }
+}
+
+/// A set of field indices; allocates only when it is not empty.
+#[derive(Debug, Default)]
+pub(crate) struct Hidden(Vec<usize>);
+
+impl Hidden {
+    /// Adds `index`.
+    pub(crate) fn insert(&mut self, index: usize) {
+        if !self.0.contains(&index) {
+            self.0.push(index);
+        }
+    }
+
+    /// Whether `index` is in the set.
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        self.0.contains(&index)
+    }
+}
+
+/// Collects the fields hidden by an event's fields.
+struct HiddenBy<'a> {
+    fields: &'a ContextFields,
+    message_has_key: bool,
+    hidden: Hidden,
+}
+
+impl Visit for HiddenBy<'_> {
+    fn record_debug(&mut self, field: &TracingField, _: &dyn fmt::Debug) {
+        let name = field.name();
+        if !self.message_has_key && name == "message" {
+            return;
+        }
+        if let Some(index) = self.fields.names().position(|n| n == name) {
+            self.hidden.insert(index);
+        }
     }
 }
 

@@ -18,14 +18,18 @@
 //! * [`ContextFields`] is the configuration: which variables, under which
 //!   names, rendered how. Build it once, at startup.
 //!   [`var`](ContextFields::var) renders a value with `Display` (strings
-//!   print without quotes), [`var_debug`](ContextFields::var_debug) with
-//!   `Debug`, [`field`](ContextFields::field) with a closure of yours, for
-//!   projections like a trace id out of a trace-context struct.
+//!   print without quotes; numbers and booleans stay numbers and booleans
+//!   in JSON), [`var_debug`](ContextFields::var_debug) with `Debug`,
+//!   [`field`](ContextFields::field) with a closure of yours, for
+//!   projections like a trace id out of a trace-context struct, and
+//!   [`field_value`](ContextFields::field_value) for a number or flag taken
+//!   out of one.
 //! * [`ContextFormat`] wraps any text formatter of `tracing_subscriber::fmt`
 //!   (`Full`, `Compact`, `Pretty`, yours) and writes `name=value` fields at
 //!   the start of each line, escaped so that a line stays one line.
 //! * [`ContextJson`] wraps a JSON formatter (`fmt::format().json()`) and adds
-//!   the fields at the root of each JSON object, as JSON strings.
+//!   the fields at the root of each JSON object, numbers and booleans as
+//!   JSON numbers and booleans, anything else as strings.
 //! * [`ContextLog`] wraps any [`log::Log`] and adds the fields to each
 //!   record's key-values ([`log::kv`]).
 //!
@@ -46,6 +50,32 @@
 //! | `python-json-logger`'s `JsonFormatter` with `request_id` | `"request_id":"…"` at the root of each JSON line ([`ContextJson`]) |
 //! | `extra={"request_id": …}` on one call | an event field (`info!(request_id = …)`) or a `log` key-value: per call, not per context |
 //! | `%(request_id)s` when the variable is unset (`None`, `-`, or a formatting error) | the field is left out of the line |
+//! | `extra={"user": …}` when a filter also sets `record.user` (`KeyError` in `makeRecord`) | the event's field is written, the context's left out: one key per line |
+//!
+//! # One key per line
+//!
+//! A line never has a key twice, so that strict consumers (Elasticsearch,
+//! parsers that refuse repeated keys) accept every line:
+//!
+//! * **The formatter's own keys win.** A context field cannot be named like
+//!   a key tracing-subscriber's JSON formatter writes at the root
+//!   ([`RESERVED_JSON_KEYS`]: [`ContextJson::new`] panics), and
+//!   [`ContextJson`] drops a flattened event field of such a name
+//!   (`info!(target = "x")` with `flatten_event(true)`) in favour of the
+//!   formatter's.
+//! * **The event's own fields win over context fields.** A context field
+//!   is left out of a line whose event has a field of that name (in JSON,
+//!   whose object has that key at the root): `info!(user = "bob")` logs
+//!   `user=bob` once. The call site chose that value for that line; the
+//!   context's value is the default for lines that say nothing, as with
+//!   structlog's `merge_contextvars` and Serilog's `LogContext`. The same
+//!   holds for `log` records' key-values ([`ContextLog`]).
+//! * Context fields cannot clash with each other: a name is used once per
+//!   [`ContextFields`].
+//!
+//! [`ContextJson`] also keeps one member per key in nested objects (the
+//! last, as lenient parsers do): a span field called `name` beside the
+//! span's name, for example.
 //!
 //! # Recipes
 //!
@@ -136,12 +166,16 @@
 //! Context::new().run(|| {
 //!     REQUEST_ID.set("r-1".to_string());
 //!     tracing::info!(target: "app", rows = 3, "query");
+//!     // The event's own field wins: one "request_id" key.
+//!     tracing::info!(target: "app", request_id = "mine", "override");
 //! });
 //! # let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
 //! assert_eq!(
 //!     out,
 //!     r#"{"level":"INFO","message":"query","rows":3,"target":"app","request_id":"r-1"}"#
 //!         .to_owned()
+//!         + "\n"
+//!         + r#"{"level":"INFO","message":"override","request_id":"mine","target":"app"}"#
 //!         + "\n"
 //! );
 //! ```
@@ -197,13 +231,23 @@
 //! * Text fields go at the start of the line, before the timestamp: the
 //!   inner formatter writes its own line end and its ANSI colours, and a
 //!   wrapper can only add text around its output without buffering it.
-//! * JSON values are always strings (`"attempt":"2"`), whatever the
-//!   variable's type.
+//! * JSON values keep their type only for variables (or
+//!   [`field_value`](ContextFields::field_value) projections) of integer,
+//!   float and `bool` types; `var_debug`, `field` and every other type give
+//!   strings. Integers above 2<sup>53</sup> are written in full, which
+//!   consumers that read numbers as `f64` round.
+//! * [`ContextJson`] reads the inner formatter's object to keep one key per
+//!   object: it formats each line into a buffer that each thread reuses,
+//!   and scans it once (a few instructions per byte); an event field
+//!   dropped for a formatter key (`info!(level = 3)` with
+//!   `flatten_event(true)`) is not written anywhere.
 //! * Only the context fields are escaped; the event's message and fields are
 //!   formatted by tracing-subscriber (which sanitizes ANSI escapes in them,
 //!   but prints newlines as they are).
 //! * A field name cannot be reused, and in JSON it cannot be one of the keys
-//!   tracing-subscriber writes at the root ([`RESERVED_JSON_KEYS`]).
+//!   tracing-subscriber writes at the root ([`RESERVED_JSON_KEYS`]); a
+//!   context field with the name of one of an event's fields is left out of
+//!   that event's line ([One key per line](crate#one-key-per-line)).
 //! * Spans: the fields are those of the context current when the *event*
 //!   is formatted, not when a span was created; tracing's span fields remain
 //!   the tool for values attached to a span.
@@ -214,6 +258,7 @@
 mod escape;
 mod fields;
 mod json;
+mod json_scan;
 mod log_kv;
 mod text;
 

@@ -22,9 +22,11 @@ use crate::ContextFields;
 ///
 /// The forwarded record carries the record's own key-values first, then one
 /// string value per context field whose variable is set, in configuration
-/// order; unset variables are omitted. If the record already has a key of
-/// the same name, both are visited and a lookup by key
-/// ([`Source::get`]) finds the record's own.
+/// order; unset variables are omitted. A context field is left out of a
+/// record that already has a key of the same name: each key appears once,
+/// and it is the record's own (`log::info!(user = "bob"; …)` is logged with
+/// `user=bob`), the rule of [`ContextFormat`](crate::ContextFormat) and
+/// [`ContextJson`](crate::ContextJson).
 ///
 /// Values are rendered to text (as [`ContextFields`] describes) when the
 /// record is logged, into a buffer that each thread reuses, and handed to
@@ -212,15 +214,17 @@ impl<L> ContextLog<L> {
         self.inner
     }
 
-    /// Renders the set fields into `scratch`.
-    fn render(&self, scratch: &mut Scratch) {
+    /// Renders into `scratch` the set fields that `own`, the record's
+    /// key-values, has no key for.
+    fn render(&self, own: &dyn Source, scratch: &mut Scratch) {
         let Scratch { text, spans } = scratch;
-        self.fields.for_each_indexed(|index, value| {
+        let hidden = |index| own.get(Key::from_str(self.fields.name(index))).is_some();
+        self.fields.for_each_lenient(hidden, |index, value| {
             let start = text.len();
             let result = if self.escape {
-                write_text_value(text, value)
+                write_text_value(text, value.display)
             } else {
-                write!(text, "{value}")
+                write!(text, "{}", value.display)
             };
             match result {
                 Ok(()) => spans.push((index, start, text.len())),
@@ -248,7 +252,7 @@ impl<L: Log> Log for ContextLog<L> {
             return;
         }
         with_scratch(|scratch| {
-            self.render(scratch);
+            self.render(record.key_values(), scratch);
             let kvs = Chain {
                 own: record.key_values(),
                 context: ContextKvs {

@@ -24,6 +24,18 @@ use crate::ContextFields;
 /// line itself and decides on colours from the [`Writer`] it is given;
 /// putting them first keeps both intact without buffering the line.
 ///
+/// # One key per line
+///
+/// A context field is left out of a line whose event has a field of the
+/// same name: `info!(user = "bob")` prints `user=bob` once, the event's, not
+/// `user=ada … user=bob`. The event's field is what the call site chose to
+/// log; the context's value is the default for lines that say nothing.
+/// [`ContextJson`](crate::ContextJson) and [`ContextLog`](crate::ContextLog)
+/// follow the same rule. The event's `message` is written without a key, so
+/// it hides no field.
+///
+/// # Escaping
+///
 /// Values are escaped so that a line stays one line and a value cannot
 /// pose as another field (log forging, CR/LF injection):
 ///
@@ -178,12 +190,16 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        self.fields.try_for_each(|name, value| {
-            writer.write_str(name)?;
-            writer.write_char('=')?;
-            write_text_value(&mut writer, value)?;
-            writer.write_char(' ')
-        })?;
+        let hidden = self.fields.hidden_by_event(event, false);
+        self.fields.try_for_each(
+            |index| hidden.contains(index),
+            |_, name, value| {
+                writer.write_str(name)?;
+                writer.write_char('=')?;
+                write_text_value(&mut writer, value.display)?;
+                writer.write_char(' ')
+            },
+        )?;
         self.inner.format_event(ctx, writer, event)
     }
 }

@@ -5,6 +5,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use contextvars_tracing::{ContextFields, ContextFormat, ContextJson};
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use tracing::Dispatch;
 use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, JsonFields};
 use tracing_subscriber::fmt::{FormatEvent, MakeWriter};
@@ -180,11 +181,104 @@ pub(crate) fn field(line: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// Parses one JSON line into an object.
+/// Parses one JSON line into an object, failing on an object (at any
+/// depth) that has a key twice, as strict consumers such as Elasticsearch
+/// do.
 pub(crate) fn parse_json(line: &str) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::from_str(line) {
+    match parse_strict(line) {
         Ok(serde_json::Value::Object(map)) => map,
         Ok(other) => panic!("not a JSON object: {other}"),
         Err(err) => panic!("invalid JSON ({err}): {line}"),
     }
+}
+
+/// Parses `text` as JSON, refusing an object with a repeated key.
+pub(crate) fn parse_strict(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let Strict(value) = Strict::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A JSON value read by [`StrictVisitor`].
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+/// Builds a `serde_json::Value`, failing at a repeated key.
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value with one key per object")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
+#[test]
+fn the_strict_parser_refuses_repeated_keys_at_any_depth() {
+    assert!(parse_strict(r#"{"a":1,"b":[{"c":true,"d":null}],"e":{"f":"x"}}"#).is_ok());
+    for text in [
+        r#"{"a":1,"a":1}"#,
+        r#"{"a":{"b":1,"b":2}}"#,
+        r#"{"a":[{"b":1,"b":2}]}"#,
+        r#"{"a":1,"\u0061":2}"#,
+    ] {
+        let err = parse_strict(text).expect_err(text);
+        assert!(err.to_string().contains("duplicate key"), "{text}: {err}");
+    }
+    assert!(serde_json::from_str::<serde_json::Value>(r#"{"a":1,"a":2}"#).is_ok());
 }

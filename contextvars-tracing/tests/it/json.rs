@@ -40,13 +40,13 @@ fn fields_are_root_level_keys() {
     assert_eq!(
         lines,
         [
-            r#"{"level":"INFO","fields":{"message":"query","rows":3},"target":"app","request_id":"abc","user":"ada","attempt":"2"}"#
+            r#"{"level":"INFO","fields":{"message":"query","rows":3},"target":"app","request_id":"abc","user":"ada","attempt":2}"#
         ]
     );
     let object = parse_json(&lines[0]);
     assert_eq!(object["request_id"], "abc");
     assert_eq!(object["user"], "ada");
-    assert_eq!(object["attempt"], "2");
+    assert_eq!(object["attempt"], 2);
     assert_eq!(object["fields"], json!({"message": "query", "rows": 3}));
 }
 
@@ -213,4 +213,69 @@ fn output_that_is_not_an_object_passes_through_unchanged() {
         with_default(&dispatch, || tracing::info!(target: "app", "plain"));
     });
     assert_eq!(out.lines(), ["INFO {not json} plain"]);
+}
+
+#[test]
+fn numbers_and_booleans_keep_their_json_type() {
+    static COUNT: ContextVar<i64> = ContextVar::new("count");
+    static BIG: ContextVar<u128> = ContextVar::new("big");
+    static RATIO: ContextVar<f64> = ContextVar::new("ratio");
+    static SMALL: ContextVar<f32> = ContextVar::new("small");
+    static FLAG: ContextVar<bool> = ContextVar::new("flag");
+    static GRADE: ContextVar<char> = ContextVar::new("grade");
+    static DIGITS: ContextVar<String> = ContextVar::new("digits");
+
+    #[derive(Debug)]
+    struct Trace {
+        sampled: bool,
+        depth: u8,
+    }
+    static TRACE: ContextVar<Trace> = ContextVar::new("trace");
+
+    let fields = ContextFields::new()
+        .var(&COUNT)
+        .var(&BIG)
+        .var(&RATIO)
+        .var(&SMALL)
+        .var(&FLAG)
+        .var(&GRADE)
+        .var(&DIGITS)
+        .var_debug(&ATTEMPT)
+        .field_value("sampled", &TRACE, |t| t.sampled)
+        .field_value("depth", &TRACE, |t| t.depth)
+        .field("depth_text", &TRACE, |t, f| write!(f, "{}", t.depth));
+    let (dispatch, out) = json(fields);
+    Context::new().run(|| {
+        COUNT.set(-3);
+        BIG.set(u128::MAX);
+        RATIO.set(0.25);
+        SMALL.set(1.5);
+        FLAG.set(true);
+        GRADE.set('A');
+        DIGITS.set("42".into());
+        ATTEMPT.set(2);
+        TRACE.set(Trace {
+            sampled: false,
+            depth: 4,
+        });
+        with_default(&dispatch, || tracing::info!(target: "app", "typed"));
+        RATIO.set(f64::NAN);
+        SMALL.set(f32::NEG_INFINITY);
+        with_default(&dispatch, || tracing::info!(target: "app", "not finite"));
+    });
+    let lines = out.lines();
+    assert_eq!(
+        lines[0],
+        r#"{"level":"INFO","fields":{"message":"typed"},"target":"app","count":-3,"big":340282366920938463463374607431768211455,"ratio":0.25,"small":1.5,"flag":true,"grade":"A","digits":"42","attempt":"2","sampled":false,"depth":4,"depth_text":"4"}"#
+    );
+    let object = parse_json(&lines[0]);
+    assert_eq!(object["count"], -3);
+    assert_eq!(object["ratio"], 0.25);
+    assert_eq!(object["flag"], true);
+    assert_eq!(object["digits"], "42", "a String stays a string");
+    assert_eq!(object["attempt"], "2", "var_debug writes strings");
+    // JSON has no NaN or infinity: such floats are null.
+    let object = parse_json(&lines[1]);
+    assert_eq!(object["ratio"], serde_json::Value::Null);
+    assert_eq!(object["small"], serde_json::Value::Null);
 }

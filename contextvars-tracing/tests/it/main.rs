@@ -4,6 +4,7 @@ mod common;
 mod hostile;
 mod json;
 mod log_kv;
+mod one_key;
 mod tasks;
 mod text;
 mod threads;

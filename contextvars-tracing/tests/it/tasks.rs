@@ -40,7 +40,7 @@ fn run_tasks(dispatch: Dispatch) {
                         REQUEST_ID.set(format!("req-{task}"));
                     }
                     for step in 0..STEPS {
-                        tracing::info!(target: "app", task, step, "step");
+                        tracing::info!(target: "app", spawned = task, step, "step");
                         if step % 3 == 0 {
                             tokio::time::sleep(Duration::from_micros((task % 7) as u64 * 50)).await;
                         } else {
@@ -81,7 +81,7 @@ fn text_lines_of_concurrent_tasks_carry_their_own_task_values() {
             .parse()
             .unwrap();
         assert!(
-            line.contains(&format!(" task={task} ")),
+            line.contains(&format!(" spawned={task} ")),
             "cross-talk: {line}"
         );
         assert_eq!(
@@ -104,8 +104,8 @@ fn json_lines_of_concurrent_tasks_carry_their_own_task_values() {
     let mut steps: HashMap<u64, usize> = HashMap::new();
     for line in &lines {
         let object = parse_json(line);
-        let task = object["fields"]["task"].as_u64().unwrap();
-        assert_eq!(object["task"], task.to_string(), "cross-talk: {line}");
+        let task = object["fields"]["spawned"].as_u64().unwrap();
+        assert_eq!(object["task"], task, "cross-talk: {line}");
         assert_eq!(
             object["request_id"],
             expected_request_id(task as usize),

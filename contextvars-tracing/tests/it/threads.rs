@@ -33,7 +33,7 @@ fn contextvars_threads_inherit_the_spawner_values_and_keep_their_own() {
                     barrier.wait();
                     with_default(&dispatch, || {
                         for n in 0..EVENTS {
-                            tracing::info!(target: "app", worker, n, "step");
+                            tracing::info!(target: "app", spawned = worker, n, "step");
                         }
                     });
                 })
@@ -59,7 +59,7 @@ fn contextvars_threads_inherit_the_spawner_values_and_keep_their_own() {
             .unwrap_or_else(|| panic!("no worker field: {line}"));
         assert_eq!(fields[0], ("request_id".into(), "parent".into()), "{line}");
         assert!(
-            rest.contains(&format!(" worker={worker} ")),
+            rest.contains(&format!(" spawned={worker} ")),
             "cross-talk: {line}"
         );
         per_worker[worker] += 1;
@@ -143,6 +143,6 @@ fn json_lines_from_threads_carry_their_own_values() {
         let object = parse_json(line);
         let worker = object["fields"]["worker"].as_u64().unwrap();
         assert_eq!(object["request_id"], format!("req-{worker}"), "{line}");
-        assert_eq!(object["worker"], worker.to_string(), "{line}");
+        assert_eq!(object["worker"], worker, "{line}");
     }
 }
