@@ -101,6 +101,7 @@
 //! [`Context`]: contextvars::Context
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 use std::future::Future;
@@ -118,6 +119,17 @@ mod join_set;
 #[cfg(tokio_unstable)]
 pub use auto::{RuntimeBuilderExt, TaskContexts};
 pub use join_set::JoinSet;
+
+/// The `contextvars` crate this crate is built on, for [`ContextVar`] and
+/// [`Context`] without a version to match.
+///
+/// [`ContextVar`]: contextvars::ContextVar
+#[doc(no_inline)]
+pub use contextvars;
+/// The `tokio` crate whose tasks this crate spawns, for the [`JoinHandle`]s
+/// and runtime handles in its signatures.
+#[doc(no_inline)]
+pub use tokio;
 
 /// Turns on the refusal of `set` in tokio tasks without a context of their
 /// own (see the [crate docs](crate#tasks-spawned-without-a-context)).

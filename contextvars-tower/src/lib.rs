@@ -299,7 +299,31 @@
 //! writes the same headers into any `http::HeaderMap`. For reqwest, the
 //! feature `reqwest` adds `PropagateMiddleware` (in the
 //! [`reqwest`][reqwest-module] module), a `reqwest-middleware` middleware
-//! around `inject`.
+//! around `inject`. The crate re-exports `reqwest_middleware`, which
+//! re-exports the `reqwest` it is built for, so a client needs no other
+//! dependency than `contextvars-tower = { version = "0.1", features =
+//! ["reqwest"] }`, and no versions to match:
+//!
+// Compiled only with the `reqwest` feature.
+#![cfg_attr(feature = "reqwest", doc = "```")]
+#![cfg_attr(not(feature = "reqwest"), doc = "```ignore")]
+//! use contextvars_tower::reqwest::PropagateMiddleware;
+//! use contextvars_tower::reqwest_middleware::{reqwest, ClientBuilder, ClientWithMiddleware};
+//!
+//! fn client() -> ClientWithMiddleware {
+//!     ClientBuilder::new(reqwest::Client::new())
+//!         .with(PropagateMiddleware::new())
+//!         .build()
+//! }
+//! # drop(client());
+//! ```
+//!
+//! That `reqwest` has none of its default features: HTTP/1.1, no TLS. For
+//! HTTPS, HTTP/2 or JSON bodies, the application turns them on in a
+//! dependency of its own on the same minor version, and Cargo builds one
+//! `reqwest` with both sets of features:
+//! `reqwest = { version = "0.13", default-features = false, features =
+//! ["rustls", "http2", "json"] }`.
 //!
 //! ## OpenTelemetry
 //!
@@ -381,6 +405,12 @@
 //! * `reqwest`: the [`reqwest`][reqwest-module] module; depends on
 //!   `reqwest-middleware` 0.5 and `reqwest` 0.13 without default features
 //!   (no TLS, no HTTP/2: the application chooses those).
+//!
+//! The crates the public API names are re-exported, so that an application
+//! uses the versions this crate is built for without naming them:
+//! `contextvars`, `http`, `tower_layer` and `tower_service`; `axum`,
+//! `opentelemetry` and `reqwest_middleware` (with `reqwest_middleware::reqwest`)
+//! with their features.
 //!
 //! # Python → Rust
 //!
@@ -495,6 +525,41 @@ pub use request_id::{InvalidRequestId, RequestId};
 pub use serve::{serve, serve_with, serve_with_connect_info};
 pub use service::RequestContextService;
 pub use trace::TraceContext;
+
+/// The `axum` crate (feature `axum`), whose `Serve` [`serve`](fn@serve)
+/// returns.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[doc(no_inline)]
+pub use axum;
+/// The `contextvars` crate whose variables hold the request's values.
+#[doc(no_inline)]
+pub use contextvars;
+/// The `http` crate whose `Request`, `Response` and `HeaderMap` the
+/// services and [`PropagateLayer::inject`] take.
+#[doc(no_inline)]
+pub use http;
+/// The `opentelemetry` API crate (feature `opentelemetry`), whose types the
+/// [`otel`] module converts to and from.
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+#[doc(no_inline)]
+pub use opentelemetry;
+/// The `reqwest-middleware` crate (feature `reqwest`), whose
+/// `Middleware` trait the [`reqwest`](mod@crate::reqwest) module implements;
+/// `reqwest_middleware::reqwest` is the `reqwest` crate it is built for.
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+#[doc(no_inline)]
+pub use reqwest_middleware;
+/// The `tower-layer` crate whose [`Layer`](tower_layer::Layer) trait
+/// [`RequestContextLayer`] and [`PropagateLayer`] implement.
+#[doc(no_inline)]
+pub use tower_layer;
+/// The `tower-service` crate whose [`Service`](tower_service::Service)
+/// trait [`RequestContextService`] and [`PropagateService`] implement.
+#[doc(no_inline)]
+pub use tower_service;
 
 /// The id of the request being served: set by [`RequestContextLayer`] for
 /// every request, sent by [`PropagateLayer`] on outbound calls.

@@ -253,6 +253,7 @@
 //!   the tool for values attached to a span.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod escape;
@@ -266,3 +267,17 @@ pub use fields::ContextFields;
 pub use json::{ContextJson, RESERVED_JSON_KEYS};
 pub use log_kv::ContextLog;
 pub use text::ContextFormat;
+
+/// The `contextvars` crate whose variables the fields read.
+#[doc(no_inline)]
+pub use contextvars;
+/// The `log` crate whose [`Log`](log::Log) trait [`ContextLog`] wraps.
+#[doc(no_inline)]
+pub use log;
+/// The `tracing` crate, whose events the formatters write.
+#[doc(no_inline)]
+pub use tracing;
+/// The `tracing-subscriber` crate whose `fmt` formatters [`ContextFormat`]
+/// and [`ContextJson`] wrap.
+#[doc(no_inline)]
+pub use tracing_subscriber;
