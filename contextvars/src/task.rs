@@ -101,7 +101,13 @@ impl<F> Task<F> {
     /// ```
     #[inline]
     pub fn new(inner: F) -> Self {
-        Task::with_context(inner, child_context())
+        // The context first, so that `inner` moves once, into the task.
+        let (id, map) = child_context().into_parts();
+        Task {
+            inner: Some(inner),
+            id,
+            map,
+        }
     }
 
     /// Wraps `inner` to run in `ctx`, which it owns from now on.
