@@ -124,18 +124,28 @@ macro_rules! stored {
 
         impl Stored {
             /// `value` stored inline if its type is one of the inline types,
-            /// else behind a new `Arc`. The type tests are on constants and
-            /// fold away when the function is compiled for `T`.
+            /// else behind a new `Arc`.
             #[inline(always)]
             fn new<T: Value>(value: T) -> Stored {
+                match Stored::inline(&value) {
+                    Some(stored) => stored,
+                    None => Stored::Shared(Arc::new(value)),
+                }
+            }
+
+            /// A copy of `value` in its inline form, if its type is one of
+            /// the inline types (all `Copy`). The type tests are on
+            /// constants and fold away when the function is compiled for `T`.
+            #[inline(always)]
+            fn inline<T: 'static>(value: &T) -> Option<Stored> {
                 $(
                     if TypeId::of::<T>() == TypeId::of::<$ty>() {
-                        if let Some(v) = (&value as &dyn Any).downcast_ref::<$ty>() {
-                            return Stored::$variant(*v);
-                        }
+                        return (value as &dyn Any)
+                            .downcast_ref::<$ty>()
+                            .map(|v| Stored::$variant(*v));
                     }
                 )*
-                Stored::Shared(Arc::new(value))
+                None
             }
 
             /// Whether values of type `T` are stored inline.
@@ -275,15 +285,11 @@ impl Binding {
     /// it, to be stored as every value of its type is).
     #[inline]
     pub(crate) fn shared<T: Value>(key: VarKey, value: Arc<T>) -> Self {
-        if Stored::is_inline::<T>() {
-            if let Some(stored) = inline_copy(&*value) {
-                return Binding { key, value: stored };
-            }
-        }
-        Binding {
-            key,
-            value: Stored::Shared(value),
-        }
+        let value = match Stored::inline(&*value) {
+            Some(stored) => stored,
+            None => Stored::Shared(value),
+        };
+        Binding { key, value }
     }
 
     /// The value, if it is of type `T` and stored inline.
@@ -399,40 +405,6 @@ impl Binding {
     pub(crate) fn same_value(&self, other: &Binding) -> bool {
         self.key == other.key && self.value.same(&other.value)
     }
-}
-
-/// The inline form of `value`, whose type is one of the inline types.
-#[inline(always)]
-fn inline_copy<T: Value>(value: &T) -> Option<Stored> {
-    // `Stored::new` on a copy made through `Any`: only the inline types get
-    // here, and they are all `Copy`.
-    macro_rules! copy_out {
-        ($($ty:ty),*) => {
-            $(if let Some(v) = (value as &dyn Any).downcast_ref::<$ty>() {
-                return Some(Stored::new(*v));
-            })*
-        };
-    }
-    copy_out!(
-        u8,
-        u16,
-        u32,
-        u64,
-        u128,
-        usize,
-        i8,
-        i16,
-        i32,
-        i64,
-        i128,
-        isize,
-        f32,
-        f64,
-        bool,
-        char,
-        ()
-    );
-    None
 }
 
 impl fmt::Debug for Binding {

@@ -173,7 +173,6 @@ pub(crate) fn entering_task() -> Option<u64> {
     CURRENT.try_with(|slot| slot.task.get()).ok()
 }
 
-#[cfg(feature = "tokio")]
 /// Whether the thread's own (base) context is current: no context entered.
 /// False after teardown.
 #[cfg(feature = "tokio")]

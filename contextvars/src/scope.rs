@@ -18,9 +18,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::binding::Binding;
-use crate::binding::VarKey;
+use crate::binding::{Binding, VarKey};
 use crate::current;
+use crate::future::poll_once_inside;
 
 /// Binds `binding` (`None`: unsets) the variable `key` in the current
 /// context, and returns what it replaced.
@@ -45,11 +45,12 @@ pub(crate) struct Entered<'a> {
 }
 
 impl<'a> Entered<'a> {
-    /// Enters a scope that binds `binding` to `key`.
-    pub(crate) fn new(key: VarKey, binding: Option<Binding>) -> Entered<'a> {
+    /// Enters a scope that binds `binding` to its variable.
+    pub(crate) fn new(binding: Binding) -> Entered<'a> {
+        let key = binding.key();
         Entered {
             key,
-            outer: Some(swap(key, binding)),
+            outer: Some(swap(key, Some(binding))),
             held: None,
         }
     }
@@ -153,16 +154,8 @@ impl<F: Future> Future for Scoped<F> {
         let this = self.project();
         let mut inner = this.inner;
         let _scope = Entered::resume(*this.key, this.held);
-        let polled = inner
-            .as_mut()
-            .as_pin_mut()
-            .expect("`Scoped` polled after completion")
-            .poll(task_cx);
-        if polled.is_ready() {
-            // Dropped inside the scope, as a cancelled future would be.
-            inner.set(None);
-        }
-        polled
+        // Dropped inside the scope once done, as a cancelled future would be.
+        poll_once_inside(inner.as_mut(), task_cx, "Scoped")
     }
 }
 

@@ -562,10 +562,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
-        if probe::in_task_without_context() {
-            refused(self.name);
-        }
-        self.set_unchecked(Binding::new(self.key(), value))
+        self.set_checked(Binding::new(self.key(), value))
     }
 
     /// Like [`set`](ContextVar::set), but returns an error instead of
@@ -615,10 +612,18 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[track_caller]
     pub fn set_arc(&self, value: Arc<T>) -> Token<T> {
+        self.set_checked(Binding::shared(self.key(), value))
+    }
+
+    /// Sets `binding`, a binding of this variable, unless the calling code
+    /// may not write to the current context; then panics (see `set`).
+    #[inline]
+    #[track_caller]
+    fn set_checked(&self, binding: Binding) -> Token<T> {
         if probe::in_task_without_context() {
             refused(self.name);
         }
-        self.set_unchecked(Binding::shared(self.key(), value))
+        self.set_unchecked(binding)
     }
 
     #[inline]
@@ -695,8 +700,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(DEPTH.get(), 0);
     /// ```
     pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
-        let key = self.key();
-        let _scope = scope::Entered::new(key, Some(Binding::new(key, value)));
+        let _scope = scope::Entered::new(Binding::new(self.key(), value));
         f()
     }
 
