@@ -480,7 +480,10 @@
 //!   starts a new trace, as the W3C test suite expects; a request with
 //!   several request id fields gets a new id.
 //! * **`tracestate` is all or nothing**, as the specification requires: one
-//!   invalid member, a duplicate key or more than 32 members discard it.
+//!   invalid member or more than 32 members discard it. Keys follow Trace
+//!   Context Level 2 (Level 1 keys included); of members with the same key,
+//!   the first is kept and the rest of the list with it
+//!   ([`TraceState`](w3c::TraceState)).
 //! * **Responses** carry the request id but no `traceparent` (W3C's
 //!   `traceresponse` header is still a draft).
 //! * **Spawning:** work spawned with plain `tokio::spawn`,

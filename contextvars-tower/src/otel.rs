@@ -70,20 +70,25 @@
 //!
 //! ## `tracestate`
 //!
-//! This crate parses `tracestate` per Trace Context Level 1;
-//! OpenTelemetry 0.33 validates differently (see the table below). A
-//! conversion keeps the members valid on the receiving side and leaves the
-//! others out, member by member (both types are in-process values here; the
-//! all-or-nothing rule applies to received headers, and
-//! [`ContextVarsPropagator`] applies it there):
+//! This crate parses `tracestate` keys per the current grammar, Trace
+//! Context Level 2 (`@` anywhere in a key, any number of times).
+//! OpenTelemetry 0.33 still checks keys as Level 1's multi-tenant keys
+//! did: at most one `@`, followed by 1 to 13 characters, the first a
+//! lowercase letter or a digit (or by nothing: `foo@` is accepted); its
+//! values are checked less (see the table below). A conversion keeps the
+//! members valid on the receiving side and leaves the others out, member by
+//! member (both types are in-process values here; the all-or-nothing rule
+//! applies to received headers, and [`ContextVarsPropagator`] applies it
+//! there):
 //!
-//! * to OpenTelemetry: a multi-tenant key with a 14-character system id
-//!   (`t@abcdefghijklmn`) is valid W3C, but OpenTelemetry 0.33 refuses it
-//!   (it allows 13); such members are left out.
-//! * from OpenTelemetry: members with a key that starts with a digit, an
-//!   empty value, a value with a character outside printable ASCII, a tenant
-//!   id of more than 241 characters, or a key seen before (the first wins)
-//!   are left out.
+//! * to OpenTelemetry: keys valid in Level 2 that OpenTelemetry 0.33
+//!   refuses are left out: two `@` or more (`foo@@bar`, `foo@bar@baz`),
+//!   more than 13 characters after the `@` (`t@abcdefghijklmn`, valid in
+//!   Level 1 too, which allows 14), or a character other than a letter or
+//!   digit right after it (`a@-b`).
+//! * from OpenTelemetry: members with an empty value or a value with a
+//!   character outside printable ASCII, or a key seen before (the first
+//!   wins, as when parsing a header) are left out.
 //!
 //! ## Baggage
 //!
@@ -128,7 +133,9 @@
 //! | version `00` followed by `-` (`00-…-01-`) | invalid: version `00` has exactly 55 characters | accepted (a trailing empty field is ignored) |
 //! | whitespace other than space and tab around `traceparent` (CR, LF, Unicode spaces) | invalid: only HTTP's optional whitespace is trimmed | trimmed |
 //! | trace flags with the `random` bit (`-03`, Trace Context Level 2) | `sampled` and `random` kept (reserved bits cleared) | only `sampled` kept |
-//! | `tracestate` with a duplicate key, an empty value (`foo=`), a non-ASCII value, a key starting with a digit, or a tenant id over 241 characters | whole `tracestate` discarded, as Level 1 requires | accepted |
+//! | `tracestate` with a repeated key (`foo=1,bar=2,foo=3`) | the first member with the key kept (`foo=1,bar=2`) | every member kept, the key twice |
+//! | `tracestate` with an empty value (`foo=`) or a non-ASCII value | whole `tracestate` discarded, as the specification requires | accepted |
+//! | `tracestate` key valid in Trace Context Level 2 with two `@` or more (`foo@@bar`, `foo@bar@baz`), or a character other than a letter or digit after the `@` (`a@-b`) | accepted | whole `tracestate` discarded: OpenTelemetry 0.33 checks keys as Level 1's multi-tenant keys |
 //! | `tracestate` with more than 32 members | whole `tracestate` discarded | first 32 kept |
 //! | `tracestate` member `foo==1` | discarded (`=` in the value) | accepted as `foo=1` |
 //! | `tracestate` member with a 14-character system id (`rojo=1,t@abcdefghijklmn=1`) | parsed; that member is left out of the span context, since OpenTelemetry's `TraceState` cannot hold it (`rojo=1`) | whole `tracestate` discarded (the SDK allows 13 characters) |
@@ -241,7 +248,7 @@ impl TraceContext {
     /// `traceparent`: same trace id, a new random span id, `parent`'s span id
     /// as [`parent_span_id`](TraceContext::parent_span_id), `parent`'s
     /// `sampled` and `random` flags, and its `tracestate` (the members valid
-    /// in W3C Trace Context Level 1; see
+    /// in W3C Trace Context; see
     /// [`tracestate`](crate::otel#tracestate)).
     ///
     /// Returns `None` if `parent` is not valid (an all-zero trace or span
@@ -291,16 +298,19 @@ fn traceparent_of(span: &SpanContext) -> Option<TraceParent> {
 
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 impl From<&TraceState> for OtelTraceState {
-    /// The same members in the same order, except those OpenTelemetry 0.33
-    /// refuses: a key with a 14-character system id (see
-    /// [`tracestate`](crate::otel#tracestate)).
+    /// The same members in the same order, except those whose key
+    /// OpenTelemetry 0.33 refuses: keys valid in Trace Context Level 2 that
+    /// are not Level 1 multi-tenant keys with a system id of at most 13
+    /// characters (see [`tracestate`](crate::otel#tracestate)).
     ///
     /// # Examples
     ///
     /// ```
     /// use contextvars_tower::w3c::TraceState;
     ///
-    /// let ours: TraceState = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,t@abcdefghijklmn=1".parse().unwrap();
+    /// let ours: TraceState = "rojo=00f067aa0ba902b7,t@abcdefghijklmn=1,foo@@bar=2,congo=t61rcWkgMzE"
+    ///     .parse()
+    ///     .unwrap();
     /// let otel = opentelemetry::trace::TraceState::from(&ours);
     /// assert_eq!(otel.header(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     /// ```
@@ -317,8 +327,8 @@ impl From<&TraceState> for OtelTraceState {
 
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 impl From<&OtelTraceState> for TraceState {
-    /// The members valid in W3C Trace Context Level 1, in the same order;
-    /// for a key that appears more than once, the first (see
+    /// The members valid in W3C Trace Context, in the same order; for a key
+    /// that appears more than once, the first (see
     /// [`tracestate`](crate::otel#tracestate)).
     ///
     /// # Examples
@@ -326,9 +336,9 @@ impl From<&OtelTraceState> for TraceState {
     /// ```
     /// use contextvars_tower::w3c::TraceState;
     ///
-    /// // OpenTelemetry accepts an empty value and a key starting with a digit.
+    /// // OpenTelemetry accepts an empty value.
     /// let otel: opentelemetry::trace::TraceState = "rojo=1,empty=,9lives=x,congo=2".parse().unwrap();
-    /// assert_eq!(TraceState::from(&otel).to_string(), "rojo=1,congo=2");
+    /// assert_eq!(TraceState::from(&otel).to_string(), "rojo=1,9lives=x,congo=2");
     /// ```
     fn from(state: &OtelTraceState) -> TraceState {
         let members: Vec<(&str, &str)> = state.into_iter().collect();
@@ -632,20 +642,21 @@ pub fn with_otel_context<R>(cx: &OtelContext, f: impl FnOnce() -> R) -> R {
 ///
 /// let incoming = HashMap::from([
 ///     ("traceparent".to_string(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string()),
-///     ("tracestate".to_string(), "congo=t61rcWkgMzE,congo=again".to_string()), // duplicate: discarded
+///     ("tracestate".to_string(), "congo=t61rcWkgMzE,rojo=1,congo=again".to_string()), // the first congo wins
 ///     ("baggage".to_string(), "user=ada,bad value=1".to_string()),
 /// ]);
 /// let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&incoming));
 /// let span = cx.span().span_context().clone();
 /// assert_eq!(span.span_id().to_string(), "b7ad6b7169203331");
-/// assert!(span.is_remote() && span.trace_state().header().is_empty());
+/// assert!(span.is_remote());
+/// assert_eq!(span.trace_state().header(), "congo=t61rcWkgMzE,rojo=1");
 /// assert_eq!(cx.baggage().len(), 1);
 ///
 /// let mut outgoing = HashMap::new();
 /// opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut outgoing));
 /// assert_eq!(outgoing["traceparent"], incoming["traceparent"]);
 /// assert_eq!(outgoing["baggage"], "user=ada");
-/// assert!(!outgoing.contains_key("tracestate"));
+/// assert_eq!(outgoing["tracestate"], "congo=t61rcWkgMzE,rojo=1");
 /// ```
 #[derive(Clone, Debug, Default)]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
@@ -790,7 +801,9 @@ mod tests {
     fn trace_state_conversions_keep_order_and_the_first_duplicate() {
         let otel = OtelTraceState::from_key_value([("a", "1"), ("b", "2"), ("a", "3")]).unwrap();
         assert_eq!(TraceState::from(&otel).to_string(), "a=1,b=2");
-        let ours: TraceState = "z=1,y@x=2,t@abcdefghijklmn=3,w=4".parse().unwrap();
-        assert_eq!(OtelTraceState::from(&ours).header(), "z=1,y@x=2,w=4");
+        let ours: TraceState = "z=1,y@x=2,t@abcdefghijklmn=3,w=4,a@@b=5,9@-=6,v@=7"
+            .parse()
+            .unwrap();
+        assert_eq!(OtelTraceState::from(&ours).header(), "z=1,y@x=2,w=4,v@=7");
     }
 }

@@ -12,8 +12,10 @@
 //! * canonical output: every `Display` output is a valid header value of
 //!   printable ASCII (never CR, LF or another control character); ids are
 //!   lowercase hex, and only `tracestate` values may hold a space;
-//! * differential: `traceparent`, the ids and request ids are checked
-//!   against a plain transcription of their grammar, in both directions;
+//! * differential: `traceparent`, the ids, request ids and `tracestate`
+//!   (Trace Context Level 2 keys, the first member of each key kept) are
+//!   checked against a plain transcription of their grammar, in both
+//!   directions;
 //! * limits: a `RequestId` is 1 to 128 visible ASCII bytes, a `TraceState`
 //!   has at most 32 members, a `Baggage` at most 64 members and 8192 encoded
 //!   bytes, whatever the input and whichever way it was built;
@@ -194,8 +196,19 @@ pub(crate) fn traceparent(data: &[u8]) {
 // ---------------------------------------------------------------------------
 // tracestate
 
-/// `key = simple-key / multi-tenant-key` (Trace Context Level 1).
+/// `key = ( lcalpha / DIGIT ) 0*255( keychar )` (Trace Context Level 2).
 fn spec_tracestate_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.clone().count() <= 255
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/@".contains(c))
+}
+
+/// `simple-key / multi-tenant-key` (Trace Context Level 1), all of which
+/// are Level 2 keys.
+fn level_1_tracestate_key(key: &str) -> bool {
     let keychars = |s: &str| {
         s.bytes()
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/'))
@@ -267,14 +280,65 @@ fn check_tracestate(state: &TraceState) {
 pub(crate) fn tracestate(data: &[u8]) {
     let s = text(data);
     let parsed = s.parse::<TraceState>();
+    let members: Vec<&str> = s
+        .split(',')
+        .map(|m| m.trim_matches([' ', '\t']))
+        .filter(|m| !m.is_empty())
+        .collect();
+    for (key, _) in members.iter().filter_map(|m| m.split_once('=')) {
+        assert!(
+            level_1_tracestate_key(key) <= spec_tracestate_key(key),
+            "a Level 1 key that is not a Level 2 key: {key:?}"
+        );
+    }
     if let Ok(state) = &parsed {
         check_tracestate(state);
-        // Every non-empty member is kept.
-        let members = s
-            .split(',')
-            .filter(|m| !m.trim_matches([' ', '\t']).is_empty())
-            .count();
-        assert_eq!(state.len(), members, "tracestate {s:?}");
+        // Every non-empty member is valid, and the first member with each
+        // key is kept, in order.
+        assert!(members.len() <= TraceState::MAX_MEMBERS);
+        let mut firsts: Vec<(&str, &str)> = Vec::new();
+        for member in &members {
+            let (key, value) = member.split_once('=').expect("a valid member");
+            if firsts.iter().all(|&(k, _)| k != key) {
+                firsts.push((key, value));
+            }
+        }
+        assert!(state.iter().eq(firsts), "tracestate {s:?}");
+        // Truncation to any length: whole members removed, the large ones
+        // (over 128 characters) first, the rest kept in order.
+        let max_len = data.len() / 2;
+        let mut truncated = state.clone();
+        let removed = truncated.truncate(max_len);
+        check_tracestate(&truncated);
+        assert!(truncated.to_string().len() <= max_len);
+        assert_eq!(truncated.len() + removed, state.len());
+        let mut rest = state.iter();
+        assert!(
+            truncated.iter().all(|member| rest.any(|m| m == member)),
+            "truncating {state:?} to {max_len} reordered it: {truncated:?}"
+        );
+        // Members of up to 128 characters are removed only once no larger
+        // one is left.
+        let small = |&(k, v): &(&str, &str)| k.len() + 1 + v.len() <= TraceState::LARGE_MEMBER_LEN;
+        let removed_small = state
+            .iter()
+            .filter(small)
+            .any(|m| !truncated.iter().any(|t| t == m));
+        if removed_small {
+            assert!(
+                truncated.iter().all(|m| small(&m)),
+                "truncating {state:?} to {max_len} kept a large member: {truncated:?}"
+            );
+        }
+    } else if members.len() <= TraceState::MAX_MEMBERS {
+        // Refused only for a member the grammar refuses.
+        assert!(
+            members.iter().any(|member| match member.split_once('=') {
+                Some((key, value)) => !spec_tracestate_key(key) || !spec_tracestate_value(value),
+                None => true,
+            }),
+            "tracestate {s:?} refused: {parsed:?}"
+        );
     }
     // Empty members and optional whitespace around the list change nothing,
     // not even which error is reported.

@@ -288,6 +288,24 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
             .concat(),
             ContinuedWithTraceState("a=1,b=2"),
         ),
+        (
+            "tracestate with Trace Context Level 2 keys",
+            [
+                tp(&valid_tp),
+                b"tracestate: foo@=1,foo@@bar=2,1foo=3\r\n".to_vec(),
+            ]
+            .concat(),
+            ContinuedWithTraceState("foo@=1,foo@@bar=2,1foo=3"),
+        ),
+        (
+            "tracestate with a key repeated across fields",
+            [
+                tp(&valid_tp),
+                b"tracestate: congo=1,rojo=2\r\ntracestate: congo=3\r\n".to_vec(),
+            ]
+            .concat(),
+            ContinuedWithTraceState("congo=1,rojo=2"),
+        ),
         // --- baggage ---
         (
             "5,000 baggage members",
