@@ -214,6 +214,33 @@ stored! {
     F32(f32), F64(f64), Bool(bool), Char(char), Unit(()),
 }
 
+/// A value taken out of a context for a reader that runs user code while
+/// it holds it: a copy of an inline value, or a reference count of a shared
+/// one. Holding it keeps the value alive whatever the reader writes to the
+/// context meanwhile.
+pub(crate) struct Held(Stored);
+
+impl Held {
+    /// The value, which the binding it was taken from held as a `T`.
+    #[inline(always)]
+    pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
+        if Stored::is_inline::<T>() {
+            self.0.inline_ref::<T>()
+        } else {
+            self.0.as_any().downcast_ref::<T>()
+        }
+    }
+
+    /// The shared value, if it is a `T` not stored inline.
+    #[inline(always)]
+    pub(crate) fn into_shared<T: Send + Sync + 'static>(self) -> Option<Arc<T>> {
+        match self.0 {
+            Stored::Shared(value) => (value as Arc<dyn Any + Send + Sync>).downcast().ok(),
+            _ => None,
+        }
+    }
+}
+
 /// The bits of an inline value, for [`Stored::same`].
 trait Bits {
     fn bits(&self) -> u128;
@@ -296,6 +323,22 @@ impl Binding {
     #[inline(always)]
     pub(crate) fn inline_ref<T: 'static>(&self) -> Option<&T> {
         self.value.inline_ref()
+    }
+
+    /// The value, held for a reader (see [`Held`]), when the caller knows it
+    /// is a `T`: the inline copy is made from the known variant, with no
+    /// dispatch on the others.
+    #[inline(always)]
+    pub(crate) fn hold<T: 'static>(&self) -> Held {
+        if Stored::is_inline::<T>() {
+            if let Some(stored) = self.value.inline_ref::<T>().and_then(Stored::inline) {
+                return Held(stored);
+            }
+        }
+        match &self.value {
+            Stored::Shared(value) => Held(Stored::Shared(Arc::clone(value))),
+            other => Held(other.clone()),
+        }
     }
 
     /// Whether values of type `T` are stored inline (and so can be copied

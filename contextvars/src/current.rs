@@ -11,9 +11,10 @@
 //!   which drops them after the map is back. A value's `Drop` may therefore
 //!   read and write context variables.
 //! * Readers that call user code ([`ContextVar::with`](crate::ContextVar::with))
-//!   hold an `Rc` of the map. A write while such a reader is active goes to
-//!   a copy of the map, which becomes the current one, so the reader's `&T`
-//!   stays valid and the write still lands in the current context.
+//!   hold a clone of the binding they read (a copy of an inline value, or a
+//!   reference count of a shared one), not the map: a write while such a
+//!   reader is active changes the map in place, and the reader's `&T` stays
+//!   valid.
 //!
 //! # Teardown
 //!
@@ -24,7 +25,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
-use std::rc::Rc;
 
 use crate::binding::Binding;
 use crate::map::Map;
@@ -76,12 +76,12 @@ pub(crate) fn next_context_id() -> u64 {
 }
 
 struct Slot {
-    /// The current map. `None` until the thread first needs one.
+    /// The current map.
     ///
-    /// A plain cell: every access takes the `Rc` out, works on it without
+    /// A plain cell: every access takes the map out, works on it without
     /// running user code or dropping user values, and puts it back (see
     /// [`Slot::with_map`]).
-    map: Cell<Option<Rc<Map>>>,
+    map: Cell<Map>,
     /// Id of the current context; 0 for a thread's base context until a token
     /// first needs its id.
     id: Cell<u64>,
@@ -119,7 +119,7 @@ pub(crate) const NO_TASK: u64 = 0;
 thread_local! {
     static CURRENT: Slot = const {
         Slot {
-            map: Cell::new(None),
+            map: Cell::new(Map::EMPTY),
             id: Cell::new(0),
             task: Cell::new(NO_TASK),
             depth: Cell::new(0),
@@ -137,7 +137,7 @@ thread_local! {
 #[inline]
 pub(crate) fn get(id: u64) -> Option<Binding> {
     CURRENT
-        .try_with(|slot| slot.with_map(|map| map.as_deref().and_then(|m| m.get(id)).cloned()))
+        .try_with(|slot| slot.with_map(|map| map.get(id).cloned()))
         .ok()
         .flatten()
 }
@@ -150,21 +150,12 @@ pub(crate) fn peek<R>(id: u64, f: impl FnOnce(Option<&Binding>) -> R) -> R {
     let mut f = Some(f);
     let done = CURRENT.try_with(|slot| {
         let f = f.take().expect("called once");
-        slot.with_map(|map| f(map.as_deref().and_then(|m| m.get(id))))
+        slot.with_map(|map| f(map.get(id)))
     });
     match done {
         Ok(r) => r,
         Err(_) => (f.take().expect("not called after teardown"))(None),
     }
-}
-
-/// A shared handle on the current map, for readers that call user code.
-#[inline]
-pub(crate) fn map_rc() -> Option<Rc<Map>> {
-    CURRENT
-        .try_with(|slot| slot.with_map(|map| map.clone()))
-        .ok()
-        .flatten()
 }
 
 /// The task that entered the current context ([`NO_TASK`] for a base
@@ -191,9 +182,7 @@ pub(crate) fn is_alive() -> bool {
 /// A snapshot (O(1) copy) of the current map. Empty after teardown.
 pub(crate) fn snapshot() -> Map {
     CURRENT
-        .try_with(|slot| slot.with_map(|map| map.as_deref().cloned()))
-        .ok()
-        .flatten()
+        .try_with(|slot| slot.with_map(Map::clone))
         .unwrap_or_default()
 }
 
@@ -215,12 +204,7 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
                 id => id,
             };
             let mut map = slot.map.take();
-            let rc = map.get_or_insert_with(Default::default);
-            if Rc::get_mut(rc).is_none() {
-                // A reader (`ContextVar::with`) holds the map: write to a copy.
-                unshare_rc(rc);
-            }
-            let r = f(Rc::get_mut(rc).expect("unique after the copy"), id);
+            let r = f(&mut map, id);
             slot.put_back(map);
             r
         })
@@ -446,7 +430,7 @@ pub(crate) fn entered_map(id: u64) -> Option<Map> {
     CURRENT
         .try_with(|slot| {
             if slot.id.get() == id {
-                return Some(slot.with_map(|map| map.as_deref().cloned().unwrap_or_default()));
+                return Some(slot.with_map(Map::clone));
             }
             let outer = slot.outer.borrow();
             outer
@@ -463,7 +447,7 @@ impl Slot {
     /// Applies `f` to the current map. `f` must not run user code (it only
     /// clones or looks up).
     #[inline(always)]
-    fn with_map<R>(&self, f: impl FnOnce(&Option<Rc<Map>>) -> R) -> R {
+    fn with_map<R>(&self, f: impl FnOnce(&Map) -> R) -> R {
         let map = self.map.take();
         let r = f(&map);
         self.put_back(map);
@@ -474,40 +458,15 @@ impl Slot {
     /// (nothing between can reach it): no drop of its old value, as `set`
     /// would do.
     #[inline(always)]
-    fn put_back(&self, map: Option<Rc<Map>>) {
+    fn put_back(&self, map: Map) {
         let empty = self.map.replace(map);
-        debug_assert!(empty.is_none());
+        debug_assert!(empty.len() == 0);
         std::mem::forget(empty);
     }
 }
 
-/// Replaces the current map, returning the previous one. Reuses the slot's
-/// `Rc` unless a reader shares it.
+/// Replaces the current map, returning the previous one.
 #[inline(always)]
 fn swap_current(slot: &Slot, map: Map) -> Map {
-    let mut current = slot.map.take();
-    match current.as_mut().and_then(Rc::get_mut) {
-        Some(inline) => {
-            let prev = std::mem::replace(inline, map);
-            slot.put_back(current);
-            prev
-        }
-        None => {
-            slot.put_back(Some(Rc::new(map)));
-            unshare(current)
-        }
-    }
-}
-
-/// The copy of [`update`] when a reader shares the map, out of line, as
-/// `map::unique`'s is.
-#[cold]
-fn unshare_rc(rc: &mut Rc<Map>) {
-    *rc = Rc::new((**rc).clone());
-}
-
-#[cold]
-fn unshare(rc: Option<Rc<Map>>) -> Map {
-    rc.map(|rc| Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone()))
-        .unwrap_or_default()
+    slot.map.replace(map)
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
-use crate::binding::{self, Binding, VarKey};
+use crate::binding::{self, Binding, Held, VarKey};
 use crate::current;
 use crate::error::{LookupError, ResetError, SetError};
 use crate::probe;
@@ -450,21 +450,31 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[inline]
     pub fn get_opt_arc(&self) -> Option<Arc<T>> {
-        current::get(self.id()).map(|binding| downcast(binding.into_value()))
+        if Binding::is_inline::<T>() {
+            return current::get(self.id()).map(|binding| downcast(binding.into_value()));
+        }
+        let held = current::peek(self.id(), |binding| binding.map(Binding::hold::<T>))?;
+        Some(
+            held.into_shared().unwrap_or_else(|| {
+                unreachable!("a variable's id is only ever bound to its own type")
+            }),
+        )
     }
 
     /// Calls `f` with a reference to the variable's value in the current
     /// context, if it has one (ignoring the default).
     #[inline]
     fn with_opt<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        let map = current::map_rc()?;
-        let binding = map.get(self.id())?;
-        Some(f(downcast_ref(binding)))
+        // Hold the value (a copy, or a reference count), not the map, so
+        // that `f` can write to the current context (see `current`).
+        let held = current::peek(self.id(), |binding| binding.map(Binding::hold::<T>))?;
+        Some(f(held_ref(&held)))
     }
 
     /// Calls `f` with a reference to the variable's value (or default) in
-    /// the current context, without cloning it or touching its reference
-    /// count.
+    /// the current context, without cloning the value: a primitive stored
+    /// inline is copied, a shared value's reference count is held while `f`
+    /// runs.
     ///
     /// `f` may freely read and write context variables and enter contexts;
     /// the reference it got stays valid.
@@ -513,13 +523,9 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// ```
     #[inline]
     pub fn try_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, LookupError> {
-        let id = self.id();
-        // Hold the map through an `Rc`, not a `RefCell` borrow, so that `f`
-        // can write to the current context (see `current`).
-        if let Some(map) = current::map_rc() {
-            if let Some(binding) = map.get(id) {
-                return Ok(f(downcast_ref(binding)));
-            }
+        if let Some(held) = current::peek(self.id(), |binding| binding.map(Binding::hold::<T>)) {
+            // Held across `f` (see `with_opt`).
+            return Ok(f(held_ref(&held)));
         }
         match self.default_ref() {
             Some(default) => Ok(f(default)),
@@ -882,6 +888,11 @@ fn downcast<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Arc<
     value
         .downcast::<T>()
         .unwrap_or_else(|_| unreachable!("a variable's id is only ever bound to its own type"))
+}
+
+fn held_ref<T: 'static>(held: &Held) -> &T {
+    held.get::<T>()
+        .unwrap_or_else(|| unreachable!("a variable's id is only ever bound to its own type"))
 }
 
 fn downcast_ref<T: 'static>(binding: &Binding) -> &T {

@@ -50,7 +50,7 @@
 //!
 //! | operation | work | allocates |
 //! |---|---|---|
-//! | [`ContextVar::with`](crate::ContextVar::with) | thread-local access, a non-atomic `Rc` increment, lookup, type check | no |
+//! | [`ContextVar::with`](crate::ContextVar::with) | thread-local access, lookup, type check; a value stored inline is copied, a shared one's reference count held while the closure runs (one atomic increment and decrement) | no |
 //! | [`ContextVar::get`](crate::ContextVar::get) | a value stored inline (integers up to `u128`, floats, `bool`, `char`): thread-local access, lookup, a copy, no reference count; any other: as `with`, then a clone of the value | only if `T::clone` does |
 //! | [`ContextVar::get_arc`](crate::ContextVar::get_arc) | thread-local access, lookup, one atomic increment (the `Arc<T>` returned) | no |
 //! | [`ContextVar::set`](crate::ContextVar::set) | the value stored inline (the types above) or in a new `Arc`; tokio's task id (one read of its thread-local); an in-place insert if the current map is not shared, else a copy of the small vector or a path of the trie | the `Arc` of a value not stored inline, and the copy when shared |
