@@ -4,6 +4,27 @@
 //! and every line logged while handling that request, in any function, in
 //! any task or thread spawned in a copy of the context, shows it:
 //!
+//! ```
+//! use contextvars::{Context, ContextVar};
+//! use contextvars_tracing::{ContextFields, ContextFormat};
+//!
+//! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+//!
+//! tracing_subscriber::fmt()
+//!     .event_format(ContextFormat::new(
+//!         ContextFields::new().var(&REQUEST_ID),
+//!         tracing_subscriber::fmt::format(),
+//!     ))
+//!     .init();
+//!
+//! Context::new().run(|| {
+//!     REQUEST_ID.set("7f3a".to_string());
+//!     tracing::info!("query took 12ms");
+//! });
+//! ```
+//!
+//! With a second variable, `user`, as text and as JSON ([`ContextJson`]):
+//!
 //! ```text
 //! request_id=7f3a user=ada  INFO app::db: query took 12ms
 //! {"level":"INFO","fields":{"message":"query took 12ms"},"target":"app::db","request_id":"7f3a","user":"ada"}
