@@ -1,9 +1,11 @@
-//! Reading the incoming context from request headers.
+//! Reading the incoming context from request headers, or from the fields
+//! of any [`Extractor`].
 
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::carrier::Extractor;
 use crate::request_id::RequestId;
 use crate::trace::TraceContext;
 use crate::w3c::{Baggage, TraceFlags, TraceParent, TraceState};
@@ -30,68 +32,189 @@ pub(crate) struct Incoming {
     pub(crate) too_large: bool,
 }
 
-/// The fields of one header name seen in a pass over a request's headers.
+/// Where [`extract`] reads fields from: an HTTP header map as it is (the
+/// request layer's path: request ids share the header's buffer), or any
+/// [`Extractor`] (through [`Fields`]).
+pub(crate) trait Source<'a>: Copy {
+    /// A field's value.
+    type Value: Copy + AsRef<[u8]>;
+    /// Whether field names are lowercase already, as `HeaderMap`'s are.
+    const LOWERCASE: bool;
+    /// Every field, in order.
+    fn fields(self) -> impl Iterator<Item = (&'a str, Self::Value)>;
+    /// A value as text, if it is visible ASCII (spaces and tabs allowed).
+    fn to_str(value: Self::Value) -> Option<&'a str>;
+    /// A value as a request id, if valid.
+    fn request_id(value: Self::Value) -> Option<RequestId>;
+}
+
+impl<'a> Source<'a> for &'a HeaderMap {
+    type Value = &'a HeaderValue;
+    const LOWERCASE: bool = true;
+
+    #[inline]
+    fn fields(self) -> impl Iterator<Item = (&'a str, &'a HeaderValue)> {
+        self.iter().map(|(name, value)| (name.as_str(), value))
+    }
+
+    fn to_str(value: &'a HeaderValue) -> Option<&'a str> {
+        value.to_str().ok()
+    }
+
+    fn request_id(value: &'a HeaderValue) -> Option<RequestId> {
+        RequestId::from_header_value(value).ok()
+    }
+}
+
+/// Any [`Extractor`] as a [`Source`].
+pub(crate) struct Fields<'a, E: ?Sized>(pub(crate) &'a E);
+
+impl<E: ?Sized> Clone for Fields<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E: ?Sized> Copy for Fields<'_, E> {}
+
+impl<'a, E: Extractor + ?Sized> Source<'a> for Fields<'a, E> {
+    type Value = &'a [u8];
+    const LOWERCASE: bool = false;
+
+    fn fields(self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        self.0.fields()
+    }
+
+    fn to_str(value: &'a [u8]) -> Option<&'a str> {
+        // What `HeaderValue::to_str` accepts.
+        if value
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            std::str::from_utf8(value).ok()
+        } else {
+            None
+        }
+    }
+
+    fn request_id(value: &'a [u8]) -> Option<RequestId> {
+        RequestId::from_bytes(value).ok()
+    }
+}
+
+/// The fields of one name seen in a pass over a request's headers.
 #[derive(Clone, Copy, Debug, Default)]
-enum Fields<'a> {
+enum Seen<V> {
     #[default]
     Absent,
-    One(&'a HeaderValue),
-    /// More than one field: read again with `HeaderMap::get_all`, in the
-    /// rare requests that have them.
+    One(V),
+    /// More than one field: read again, in the rare requests that have
+    /// them.
     Many,
 }
 
-impl<'a> Fields<'a> {
+impl<V: Copy> Seen<V> {
     #[inline]
-    fn push(&mut self, value: &'a HeaderValue) {
+    fn push(&mut self, value: V) {
         *self = match self {
-            Fields::Absent => Fields::One(value),
-            _ => Fields::Many,
+            Seen::Absent => Seen::One(value),
+            _ => Seen::Many,
         };
     }
 
     /// The only field; `None` if absent or repeated.
-    fn single(self) -> Option<&'a HeaderValue> {
+    fn single(self) -> Option<V> {
         match self {
-            Fields::One(value) => Some(value),
+            Seen::One(value) => Some(value),
             _ => None,
         }
     }
 }
 
 /// The header fields the layer reads, found in one pass.
-#[derive(Debug, Default)]
-struct Found<'a> {
-    request_id: Fields<'a>,
-    traceparent: Fields<'a>,
-    tracestate: Fields<'a>,
-    baggage: Fields<'a>,
+#[derive(Debug)]
+struct Found<V> {
+    request_id: Seen<V>,
+    traceparent: Seen<V>,
+    tracestate: Seen<V>,
+    baggage: Seen<V>,
 }
 
-/// One pass over the header fields of a request: the fields the layer
-/// reads, and their size, counted as the length of each field's name and
-/// value plus 32 per field. `None` as soon as the size is over `limit`.
-/// No allocation, no hashing of names.
-fn scan<'a>(
-    headers: &'a HeaderMap,
-    request_id_header: &HeaderName,
+impl<V> Default for Found<V> {
+    fn default() -> Self {
+        Found {
+            request_id: Seen::Absent,
+            traceparent: Seen::Absent,
+            tracestate: Seen::Absent,
+            baggage: Seen::Absent,
+        }
+    }
+}
+
+/// The trace fields a name stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    TraceParent,
+    TraceState,
+    Baggage,
+}
+
+/// Whether `name` is `lower` (a lowercase name), in a source whose names
+/// are lowercase or not.
+#[inline]
+fn name_is<'a, S: Source<'a>>(name: &str, lower: &str) -> bool {
+    if S::LOWERCASE {
+        name == lower
+    } else {
+        name.eq_ignore_ascii_case(lower)
+    }
+}
+
+#[inline]
+fn known<'a, S: Source<'a>>(name: &str) -> Option<Known> {
+    if S::LOWERCASE {
+        match name {
+            "traceparent" => Some(Known::TraceParent),
+            "tracestate" => Some(Known::TraceState),
+            "baggage" => Some(Known::Baggage),
+            _ => None,
+        }
+    } else {
+        [
+            ("traceparent", Known::TraceParent),
+            ("tracestate", Known::TraceState),
+            ("baggage", Known::Baggage),
+        ]
+        .into_iter()
+        .find(|(lower, _)| name.eq_ignore_ascii_case(lower))
+        .map(|(_, known)| known)
+    }
+}
+
+/// One pass over the fields of a request: the fields the layer reads, and
+/// their size, counted as the length of each field's name and value plus 32
+/// per field. `None` as soon as the size is over `limit`. No allocation, no
+/// hashing of names.
+fn scan<'a, S: Source<'a>>(
+    source: S,
+    request_id_name: &str,
     limit: usize,
-) -> Option<Found<'a>> {
+) -> Option<Found<S::Value>> {
     let mut found = Found::default();
     let mut size = 0usize;
-    for (name, value) in headers {
-        size = size.saturating_add(name.as_str().len() + value.len() + FIELD_OVERHEAD);
+    for (name, value) in source.fields() {
+        size = size.saturating_add(name.len() + value.as_ref().len() + FIELD_OVERHEAD);
         if size > limit {
             return None;
         }
-        if name == request_id_header {
+        if name_is::<S>(name, request_id_name) {
             found.request_id.push(value);
         }
-        match name.as_str() {
-            "traceparent" => found.traceparent.push(value),
-            "tracestate" => found.tracestate.push(value),
-            "baggage" => found.baggage.push(value),
-            _ => {}
+        match known::<S>(name) {
+            Some(Known::TraceParent) => found.traceparent.push(value),
+            Some(Known::TraceState) => found.tracestate.push(value),
+            Some(Known::Baggage) => found.baggage.push(value),
+            None => {}
         }
     }
     Some(found)
@@ -101,38 +224,40 @@ fn trim_ows(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-/// A valid `traceparent`: exactly one header field, optional whitespace
-/// stripped.
-fn traceparent(value: Option<&HeaderValue>) -> Option<TraceParent> {
-    trim_ows(value?.to_str().ok()?).parse().ok()
+/// A valid `traceparent`: exactly one field, optional whitespace stripped.
+fn traceparent<'a, S: Source<'a>>(value: Option<S::Value>) -> Option<TraceParent> {
+    trim_ows(S::to_str(value?)?).parse().ok()
 }
 
-/// A list-valued header's fields as one list (RFC 9110, section 5.3): the
+/// A list-valued field's values as one list (RFC 9110, section 5.3): the
 /// field itself when there is only one, as in most requests, else the fields
 /// joined with `,`.
 ///
 /// A field that is not visible ASCII cannot hold a valid member: it is
-/// skipped if `skip_invalid`, else the whole header is invalid (`None`).
-fn combined<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-    fields: Fields<'a>,
+/// skipped if `skip_invalid`, else the whole list is invalid (`None`).
+fn combined<'a, S: Source<'a>>(
+    source: S,
+    name: &str,
+    seen: Seen<S::Value>,
     skip_invalid: bool,
 ) -> Option<Cow<'a, str>> {
-    match fields {
-        Fields::Absent => return Some(Cow::Borrowed("")),
-        Fields::One(value) => {
-            return match value.to_str() {
-                Ok(value) => Some(Cow::Borrowed(value)),
-                Err(_) if skip_invalid => Some(Cow::Borrowed("")),
-                Err(_) => None,
+    match seen {
+        Seen::Absent => return Some(Cow::Borrowed("")),
+        Seen::One(value) => {
+            return match S::to_str(value) {
+                Some(value) => Some(Cow::Borrowed(value)),
+                None if skip_invalid => Some(Cow::Borrowed("")),
+                None => None,
             }
         }
-        Fields::Many => {}
+        Seen::Many => {}
     }
     let mut combined = Cow::Borrowed("");
-    for (i, value) in headers.get_all(name).iter().enumerate() {
-        let Ok(value) = value.to_str() else {
+    let values = source
+        .fields()
+        .filter(|&(field, _)| name_is::<S>(field, name));
+    for (i, (_, value)) in values.enumerate() {
+        let Some(value) = S::to_str(value) else {
             if skip_invalid {
                 continue;
             }
@@ -150,59 +275,58 @@ fn combined<'a>(
     Some(combined)
 }
 
-/// A valid `tracestate`, its header fields combined in order; empty if any
-/// part is invalid.
-fn tracestate(headers: &HeaderMap, fields: Fields<'_>) -> TraceState {
-    if let Fields::Absent = fields {
+/// A valid `tracestate`, its fields combined in order; empty if any part is
+/// invalid.
+fn tracestate<'a, S: Source<'a>>(source: S, seen: Seen<S::Value>) -> TraceState {
+    if let Seen::Absent = seen {
         return TraceState::default();
     }
-    combined(headers, &TRACESTATE, fields, false)
+    combined(source, "tracestate", seen, false)
         .and_then(|list| list.parse().ok())
         .unwrap_or_default()
 }
 
-/// The `baggage` header fields, parsed leniently one by one, under one set of
+/// The `baggage` fields, parsed leniently one by one, under one set of
 /// limits.
-fn baggage(headers: &HeaderMap, fields: Fields<'_>) -> Baggage {
-    if let Fields::Absent = fields {
+fn baggage<'a, S: Source<'a>>(source: S, seen: Seen<S::Value>) -> Baggage {
+    if let Seen::Absent = seen {
         return Baggage::new();
     }
-    combined(headers, &BAGGAGE, fields, true)
+    combined(source, "baggage", seen, true)
         .map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
 }
 
-/// Reads the request id, trace context and baggage of a request, in one
-/// pass over its header fields.
+/// Reads the request id, trace context and baggage of a request (or of any
+/// carrier), in one pass over its fields.
 ///
-/// * size: if the header fields add up to more than `max_header_bytes`
-///   (name + value + 32 per field), none is read: the values are those of a
-///   request without headers, and `too_large` is set.
-/// * request id: the only `request_id_header` field if it is a valid
+/// * size: if the fields add up to more than `max_header_bytes` (name +
+///   value + 32 per field), none is read: the values are those of a request
+///   without headers, and `too_large` is set.
+/// * request id: the only `request_id_name` field if it is a valid
 ///   [`RequestId`]; else the trace id of a valid `traceparent`; else a new
 ///   UUIDv7.
 /// * trace: continues a valid `traceparent` (with a valid `tracestate`, if
 ///   any), else starts a new trace with `new_trace_flags`.
 /// * baggage: every valid member, up to the limits.
-pub(crate) fn extract(
-    headers: &HeaderMap,
-    request_id_header: &HeaderName,
+///
+/// `request_id_name` is lowercase.
+pub(crate) fn extract<'a, S: Source<'a>>(
+    source: S,
+    request_id_name: &str,
     new_trace_flags: TraceFlags,
     max_header_bytes: usize,
 ) -> Incoming {
-    let found = scan(headers, request_id_header, max_header_bytes);
+    let found = scan(source, request_id_name, max_header_bytes);
     let too_large = found.is_none();
     let found = found.unwrap_or_default();
-    let parent = traceparent(found.traceparent.single());
+    let parent = traceparent::<S>(found.traceparent.single());
     let trace = match &parent {
         // "If the vendor failed to parse traceparent, it MUST NOT attempt to
         // parse tracestate."
-        Some(parent) => TraceContext::from_parent(parent, tracestate(headers, found.tracestate)),
+        Some(parent) => TraceContext::from_parent(parent, tracestate(source, found.tracestate)),
         None => TraceContext::new_root().with_flags(new_trace_flags),
     };
-    let from_header = found
-        .request_id
-        .single()
-        .and_then(|value| RequestId::from_header_value(value).ok());
+    let from_header = found.request_id.single().and_then(S::request_id);
     let request_id_from_header = from_header.is_some();
     let request_id = from_header
         .or_else(|| parent.map(|p| RequestId::from(p.trace_id())))
@@ -211,7 +335,7 @@ pub(crate) fn extract(
         request_id,
         request_id_from_header,
         trace,
-        baggage: baggage(headers, found.baggage),
+        baggage: baggage(source, found.baggage),
         too_large,
     }
 }
@@ -236,14 +360,14 @@ mod tests {
     fn run(pairs: &[(&str, &[u8])]) -> Incoming {
         extract(
             &headers(pairs),
-            &X_REQUEST_ID,
+            X_REQUEST_ID.as_str(),
             TraceFlags::SAMPLED,
             usize::MAX,
         )
     }
 
     fn exceeds(map: &HeaderMap, limit: usize) -> bool {
-        extract(map, &X_REQUEST_ID, TraceFlags::SAMPLED, limit).too_large
+        extract(map, X_REQUEST_ID.as_str(), TraceFlags::SAMPLED, limit).too_large
     }
 
     #[test]

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use contextvars::Context;
 use http::HeaderName;
 use tower_layer::Layer;
 
-use crate::headers::X_REQUEST_ID;
-use crate::service::RequestContextService;
+use crate::carrier::Extractor;
+use crate::headers::{self, Fields, X_REQUEST_ID};
+use crate::service::{request_context, RequestContextService};
 use crate::w3c::TraceFlags;
 
 /// Settings shared by a [`RequestContextLayer`] and its services.
@@ -340,6 +342,58 @@ impl RequestContextLayer {
     pub fn response_extension(mut self, insert: bool) -> RequestContextLayer {
         Arc::make_mut(&mut self.config).response_extension = insert;
         self
+    }
+}
+
+impl RequestContextLayer {
+    /// Reads the context of a message from any carrier (see
+    /// [`carrier`](crate::carrier)), with this layer's settings and the same
+    /// validation as for an HTTP request's headers, and returns a new
+    /// context with its values bound: [`REQUEST_ID`](crate::REQUEST_ID),
+    /// [`TRACE`](crate::TRACE) (a new hop below the sender's span) and
+    /// [`BAGGAGE`](crate::BAGGAGE) (when not empty), set as
+    /// [`RequestContextService`] sets them (steps 0 and 2 to 4 there).
+    ///
+    /// The context is a copy of the caller's
+    /// ([`contextvars::child_context`]), as a request's is. Run the
+    /// message's handling in it with [`Context::run`](contextvars::Context::run),
+    /// or give it to the future that handles the message with
+    /// [`FutureExt::with_context`](contextvars::FutureExt::with_context).
+    ///
+    /// The request id field is [`request_id_header`](RequestContextLayer::request_id_header)'s
+    /// name (`x-request-id` by default). A carrier whose fields add up to
+    /// more than [`max_header_bytes`](RequestContextLayer::max_header_bytes)
+    /// is read as if it had none: a new request id, a new trace, no
+    /// baggage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use contextvars_tower::{RequestContextLayer, BAGGAGE, REQUEST_ID, TRACE};
+    ///
+    /// let fields = HashMap::from([
+    ///     ("traceparent".to_string(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string()),
+    ///     ("X-Correlation-Id".to_string(), "job-12".to_string()),
+    ///     ("baggage".to_string(), "tenant=acme,bad value".to_string()),
+    /// ]);
+    /// let layer = RequestContextLayer::new()
+    ///     .request_id_header(http::HeaderName::from_static("x-correlation-id"));
+    /// layer.extract(&fields).run(|| {
+    ///     assert_eq!(REQUEST_ID.get().as_str(), "job-12");
+    ///     assert_eq!(TRACE.get().parent_span_id().unwrap().to_string(), "b7ad6b7169203331");
+    ///     assert_eq!(BAGGAGE.get().to_string(), "tenant=acme"); // the invalid member dropped
+    /// });
+    /// ```
+    pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Context {
+        let config = &*self.config;
+        let incoming = headers::extract(
+            Fields(carrier),
+            config.request_id_header.as_str(),
+            config.new_trace_flags,
+            config.max_header_bytes,
+        );
+        request_context(incoming.request_id, incoming.trace, incoming.baggage)
     }
 }
 

@@ -92,6 +92,11 @@
 //!   instance) and write the *current* context into each outbound request:
 //!   `traceparent` with a new span id per call, `tracestate`, the request
 //!   id, and only the baggage you allow out.
+//! * **Any carrier:** [`carrier`] takes the same context through anything
+//!   with named fields — message-queue record headers, RPC metadata, a child
+//!   process's environment: [`RequestContextLayer::extract`] reads one into
+//!   a new context, with the server layer's validation, and
+//!   [`PropagateLayer::inject_into`] writes the current context into one.
 //! * **Parsing:** [`w3c`] parses and formats `traceparent`, `tracestate` and
 //!   `baggage` strictly per the W3C specifications, with no HTTP involved;
 //!   [`RequestId`] validates request ids (1 to 128 visible ASCII bytes).
@@ -498,6 +503,7 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+pub mod carrier;
 mod ext;
 mod future;
 mod headers;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use contextvars::ContextVar;
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::carrier::Injector;
 use crate::headers::{BAGGAGE as BAGGAGE_HEADER, TRACEPARENT, TRACESTATE, X_REQUEST_ID};
 use crate::trace::TraceContext;
 use crate::w3c::{Baggage, BaggageMember, TraceFlags};
@@ -288,26 +289,55 @@ impl PropagateLayer {
     /// assert!(!headers.contains_key("baggage"));
     /// ```
     pub fn inject(&self, headers: &mut HeaderMap) -> TraceContext {
+        self.inject_into(headers)
+    }
+
+    /// Writes the current context into any carrier (see
+    /// [`carrier`](crate::carrier)): the fields
+    /// [`inject`](PropagateLayer::inject) writes into HTTP headers, under the
+    /// same names, with the same values and the same rules, fields the
+    /// carrier already has left alone. Returns the trace context of the
+    /// outbound message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use contextvars::Context;
+    /// use contextvars_tower::{PropagateLayer, BAGGAGE};
+    ///
+    /// let layer = PropagateLayer::new().forward_baggage(["tenant"]);
+    /// let mut fields: HashMap<String, String> = HashMap::new();
+    /// let sent = Context::new().run(|| {
+    ///     BAGGAGE.set("tenant=acme,secret=x".parse().unwrap());
+    ///     layer.inject_into(&mut fields)
+    /// });
+    /// assert_eq!(fields["traceparent"], sent.traceparent().to_string());
+    /// assert_eq!(fields["baggage"], "tenant=acme");
+    /// assert!(!fields.contains_key("x-request-id")); // no request id is current
+    /// ```
+    pub fn inject_into<I: Injector + ?Sized>(&self, carrier: &mut I) -> TraceContext {
         let config = &*self.config;
         let outbound = match TRACE.get_opt_arc() {
             Some(trace) => trace.child(),
             None => TraceContext::new_root().with_flags(config.new_trace_flags),
         };
-        if !headers.contains_key(TRACEPARENT) {
-            insert(headers, TRACEPARENT, outbound.traceparent().to_string());
-            if !outbound.trace_state().is_empty() && !headers.contains_key(TRACESTATE) {
-                insert(headers, TRACESTATE, outbound.trace_state().to_string());
+        if !carrier.contains(TRACEPARENT.as_str()) {
+            carrier.set(TRACEPARENT.as_str(), outbound.traceparent().to_string());
+            if !outbound.trace_state().is_empty() && !carrier.contains(TRACESTATE.as_str()) {
+                carrier.set(TRACESTATE.as_str(), outbound.trace_state().to_string());
             }
         }
-        if !headers.contains_key(&config.request_id_header) {
+        let request_id_name = config.request_id_header.as_str();
+        if !carrier.contains(request_id_name) {
             if let Some(id) = REQUEST_ID.get_opt_arc() {
-                headers.insert(config.request_id_header.clone(), id.to_header_value());
+                carrier.set(request_id_name, id.as_str().to_owned());
             }
         }
-        if !headers.contains_key(BAGGAGE_HEADER) {
+        if !carrier.contains(BAGGAGE_HEADER.as_str()) {
             let baggage = self.outbound_baggage();
             if !baggage.is_empty() {
-                insert(headers, BAGGAGE_HEADER, baggage.to_string());
+                carrier.set(BAGGAGE_HEADER.as_str(), baggage.to_string());
             }
         }
         outbound
@@ -339,17 +369,6 @@ impl PropagateLayer {
             }
         }
         out
-    }
-}
-
-/// Inserts a value made by one of this crate's `Display` impls, which only
-/// ever write visible ASCII (and inner spaces, for `tracestate`).
-fn insert(headers: &mut HeaderMap, name: HeaderName, value: String) {
-    match HeaderValue::try_from(value) {
-        Ok(value) => {
-            headers.insert(name, value);
-        }
-        Err(_) => debug_assert!(false, "formatted header values are valid"),
     }
 }
 

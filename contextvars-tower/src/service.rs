@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use contextvars::FutureExt;
+use contextvars::{Context, FutureExt};
 use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::headers;
 use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
+use crate::request_id::RequestId;
+use crate::trace::TraceContext;
+use crate::w3c::Baggage;
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
 
 /// Runs every request in a context of its own, with
@@ -192,6 +195,25 @@ impl<S> RequestContextService<S> {
     }
 }
 
+/// A new context for a request (or a message) with these values: a
+/// [`child_context`](contextvars::child_context) of the caller's.
+pub(crate) fn request_context(
+    request_id: RequestId,
+    trace: TraceContext,
+    baggage: Baggage,
+) -> Context {
+    let mut ctx = contextvars::child_context();
+    // The request's values are bound before the context is entered: no
+    // entry, task probe or token per value.
+    ctx.bind(&REQUEST_ID, request_id);
+    ctx.bind(&TRACE, trace);
+    // Empty baggage is BAGGAGE's default: bound only to hide the caller's.
+    if !baggage.is_empty() || ctx.contains(&BAGGAGE) {
+        ctx.bind(&BAGGAGE, baggage);
+    }
+    ctx
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContextService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -209,7 +231,7 @@ where
         // Over the size limit, no header of the request is read.
         let incoming = headers::extract(
             req.headers(),
-            &config.request_id_header,
+            config.request_id_header.as_str(),
             config.new_trace_flags,
             config.max_header_bytes,
         );
@@ -231,16 +253,7 @@ where
             extensions.insert(incoming.baggage.clone());
         }
 
-        let mut ctx = contextvars::child_context();
-        // The request's values are bound before the context is entered: no
-        // entry, task probe or token per value.
-        ctx.bind(&REQUEST_ID, request_id.clone());
-        ctx.bind(&TRACE, incoming.trace);
-        // Empty baggage is BAGGAGE's default: bound only to hide the
-        // caller's.
-        if !incoming.baggage.is_empty() || ctx.contains(&BAGGAGE) {
-            ctx.bind(&BAGGAGE, incoming.baggage);
-        }
+        let mut ctx = request_context(request_id.clone(), incoming.trace, incoming.baggage);
         // The inner service's `call` runs in the context too (a layer inside
         // may read the values there). The closure borrows everything and
         // writes the inner future into `future`: the request and the future
