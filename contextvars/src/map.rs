@@ -240,7 +240,9 @@ impl Inner {
     #[inline]
     fn get(&self, id: u64) -> Option<&Binding> {
         match &self.repr {
-            Repr::Small(v) => search(v, id).ok().map(|i| &v[i]),
+            // A plain scan (at most `SMALL_MAX` entries): a read needs no
+            // insertion point.
+            Repr::Small(v) => v.iter().find(|b| b.key().id() == id),
             Repr::Large(t) => t.get(id),
         }
     }
