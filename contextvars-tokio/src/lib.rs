@@ -80,6 +80,38 @@
 //!   `set` freely; this is what the request-context middleware of
 //!   `contextvars-tower` does for every request.
 //!
+//! # A lint for plain spawns
+//!
+//! Clippy's [`disallowed_methods`] lint can flag every spawn that does not
+//! carry the context, with the replacement in its message. Put this in a
+//! `clippy.toml` beside the `Cargo.toml` of the package (Clippy reads the
+//! `clippy.toml` of the package it checks, or else of the nearest directory
+//! above it that has one, such as a workspace root):
+//!
+//! ```toml
+//! # Spawns that do not carry the context: a task or blocking job started with
+//! # these runs without the spawner's values (and a `set` in it panics), a thread
+//! # in an empty context. Each reason names the replacement that copies the
+//! # spawner's context.
+//! disallowed-methods = [
+//!     { path = "tokio::spawn", reason = "the task gets no context: use `contextvars_tokio::spawn`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::task::spawn", reason = "the task gets no context: use `contextvars_tokio::spawn`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::task::spawn_blocking", reason = "the closure gets no context: use `contextvars_tokio::spawn_blocking`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::task::spawn_local", reason = "the task gets no context: use `contextvars_tokio::spawn_local`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::runtime::Handle::spawn", reason = "the task gets no context: use `contextvars_tokio::spawn_on`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::runtime::Handle::spawn_blocking", reason = "the closure gets no context: use `contextvars_tokio::spawn_blocking_on`, which runs it in a copy of the spawner's" },
+//!     { path = "tokio::task::JoinSet::spawn", reason = "the task gets no context: use `contextvars_tokio::JoinSet`, whose tasks run in copies of the spawner's" },
+//!     { path = "std::thread::spawn", reason = "the thread gets no context: use `contextvars::thread::spawn`, which runs it in a copy of the spawner's" },
+//! ]
+//! ```
+//!
+//! `cargo clippy` then reports a `tokio::spawn(..)` as ``use of a disallowed
+//! method `tokio::task::spawn` `` with the reason, a warning (an error with
+//! `-D warnings`). A spawn that should not inherit the spawner's values can
+//! stay, with `#[allow(clippy::disallowed_methods)]` on it.
+//!
+//! [`disallowed_methods`]: https://rust-lang.github.io/rust-clippy/master/index.html#disallowed_methods
+//!
 //! # Limitations
 //!
 //! * Branches of `tokio::join!` and `tokio::select!` are polled by the task

@@ -433,7 +433,9 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
         .route("/echo", post(echo))
         .with_state(state.clone());
     // Every request in a context of its own, outside everything the app does.
-    tokio::spawn(async move { contextvars_tower::serve(backend_listener, backend_app).await });
+    contextvars_tokio::spawn(async move {
+        contextvars_tower::serve(backend_listener, backend_app).await
+    });
 
     let frontend = Frontend {
         backend: backend_url.clone(),
@@ -451,7 +453,9 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
         // Inside the request's context (`serve` puts it outermost): a
         // panicking handler becomes a 500 that still carries the request id.
         .layer(tower_http::catch_panic::CatchPanicLayer::new());
-    tokio::spawn(async move { contextvars_tower::serve(frontend_listener, frontend_app).await });
+    contextvars_tokio::spawn(async move {
+        contextvars_tower::serve(frontend_listener, frontend_app).await
+    });
 
     Ok(Services {
         frontend: frontend_url,
@@ -570,7 +574,7 @@ async fn drive(
     let mut workers = Vec::new();
     for _ in 0..concurrency.min((end - orders.start).max(1)) {
         let (client, next, base) = (client.clone(), next.clone(), base.to_owned());
-        workers.push(tokio::spawn(async move {
+        workers.push(contextvars_tokio::spawn(async move {
             let mut outcomes = Vec::new();
             loop {
                 let order = next.fetch_add(1, Ordering::Relaxed);
@@ -954,7 +958,7 @@ async fn serve(options: &Options) -> ExitCode {
     );
     println!("press Ctrl-C to stop");
     // Keep the log from growing without bound while serving.
-    let trim = tokio::spawn(async {
+    let trim = contextvars_tokio::spawn(async {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             LOG.lock().unwrap().clear();
