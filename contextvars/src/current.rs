@@ -83,7 +83,7 @@ struct Slot {
     /// [`Slot::with_map`]).
     map: Cell<Map>,
     /// Id of the current context; 0 for a thread's base context until a token
-    /// first needs its id.
+    /// first needs its id (then kept in `base_id` too).
     id: Cell<u64>,
     /// The async task (as told by the registered task probe) that entered
     /// the current context; [`NO_TASK`] for a thread's base context and for
@@ -92,13 +92,13 @@ struct Slot {
     /// Number of contexts entered on the thread (0: the base context is
     /// current).
     depth: Cell<usize>,
-    /// The base context's map, id and task while another context is
-    /// current. Kept apart from `outer`, in plain cells, so that entering a
-    /// context from the base context (as every task poll does) costs a few
-    /// word-sized moves.
+    /// The base context's map while another context is current, and its id
+    /// (0 until a token first needs it) at all times; its task is always
+    /// [`NO_TASK`]. Kept apart from `outer`, in plain cells, so that entering
+    /// a context from the base context (as every task poll does) and exiting
+    /// back to it cost a few word-sized moves.
     base_map: Cell<Map>,
     base_id: Cell<u64>,
-    base_task: Cell<u64>,
     /// The contexts entered below the current one, except the base context,
     /// innermost last: their ids, their maps as they were when the next
     /// context was entered, and the tasks that entered them.
@@ -125,7 +125,6 @@ thread_local! {
             depth: Cell::new(0),
             base_map: Cell::new(Map::EMPTY),
             base_id: Cell::new(0),
-            base_task: Cell::new(NO_TASK),
             outer: RefCell::new(Vec::new()),
         }
     };
@@ -197,8 +196,10 @@ pub(crate) fn update<R>(f: impl FnOnce(&mut Map, u64) -> R) -> Option<R> {
         .try_with(move |slot| {
             let id = match slot.id.get() {
                 0 => {
+                    // Only the base context has no id until now.
                     let id = next_context_id();
                     slot.id.set(id);
+                    slot.base_id.set(id);
                     id
                 }
                 id => id,
@@ -238,27 +239,32 @@ pub(crate) fn enter(map: Map, id: u64, task: u64) -> Result<Entered, Map> {
 #[inline(always)]
 fn enter_slot(slot: &Slot, map: Map, id: u64, task: u64) -> Entered {
     let prev_map = swap_current(slot, map);
-    let prev_id = slot.id.replace(id);
-    let prev_task = slot.task.replace(task);
     let depth = slot.depth.get() + 1;
     slot.depth.set(depth);
     if depth == 1 {
-        // Empty since the last exit took the base map back.
-        let empty = slot.base_map.replace(prev_map);
-        debug_assert!(empty.len() == 0);
-        std::mem::forget(empty);
-        slot.base_id.set(prev_id);
-        slot.base_task.set(prev_task);
+        // Empty since the last exit took the base map back. The base
+        // context's id is in `base_id` already, and its task is `NO_TASK`.
+        put_back(&slot.base_map, prev_map);
     } else {
-        slot.outer.borrow_mut().push(Frame {
-            id: prev_id,
-            map: prev_map,
-            task: prev_task,
-        });
+        enter_nested(slot, prev_map);
     }
+    slot.id.set(id);
+    slot.task.set(task);
     Entered {
         depth: NonZeroUsize::new(depth).expect("depth + 1 > 0"),
     }
+}
+
+/// Pushes the context that was current (its map is `prev_map`) on the
+/// stack, to enter another one above it.
+#[cold]
+fn enter_nested(slot: &Slot, prev_map: Map) {
+    let frame = Frame {
+        id: slot.id.get(),
+        map: prev_map,
+        task: slot.task.get(),
+    };
+    slot.outer.borrow_mut().push(frame);
 }
 
 /// Runs `f` with `*map`, the map of context `id`, entered on this thread on
@@ -364,28 +370,31 @@ pub(crate) fn exit(entered: &Entered, restore: impl FnOnce(Option<Map>)) {
 }
 
 /// Makes current again the context that was current before the entry at
-/// `depth` (the base context's cells for the first entry, else the frame
-/// that entry pushed), and returns the map it replaces.
+/// `depth` (the base context for the first entry, else the frame that entry
+/// pushed), and returns the map it replaces.
 #[inline(always)]
 fn restore_previous(slot: &Slot, depth: usize) -> Map {
-    let (prev_id, prev_map, prev_task) = if depth == 1 {
-        (
-            slot.base_id.get(),
-            slot.base_map.take(),
-            slot.base_task.get(),
-        )
-    } else {
-        let frame = slot
-            .outer
-            .borrow_mut()
-            .pop()
-            .expect("one frame per entry above the first");
-        (frame.id, frame.map, frame.task)
-    };
     slot.depth.set(depth - 1);
-    slot.id.set(prev_id);
-    slot.task.set(prev_task);
-    swap_current(slot, prev_map)
+    if depth == 1 {
+        slot.id.set(slot.base_id.get());
+        slot.task.set(NO_TASK);
+        swap_current(slot, slot.base_map.take())
+    } else {
+        restore_outer(slot)
+    }
+}
+
+/// [`restore_previous`] to a context entered below the current one.
+#[cold]
+fn restore_outer(slot: &Slot) -> Map {
+    let frame = slot
+        .outer
+        .borrow_mut()
+        .pop()
+        .expect("one frame per entry above the first");
+    slot.id.set(frame.id);
+    slot.task.set(frame.task);
+    swap_current(slot, frame.map)
 }
 
 /// [`exit`] when the context is not the current one: contexts entered
@@ -455,14 +464,20 @@ impl Slot {
     }
 
     /// Puts back the map taken out of the cell, which is still empty
-    /// (nothing between can reach it): no drop of its old value, as `set`
-    /// would do.
+    /// (nothing between can reach it).
     #[inline(always)]
     fn put_back(&self, map: Map) {
-        let empty = self.map.replace(map);
-        debug_assert!(empty.len() == 0);
-        std::mem::forget(empty);
+        put_back(&self.map, map);
     }
+}
+
+/// Puts `map` into a cell that is empty: no drop of its old value, as `set`
+/// would do.
+#[inline(always)]
+fn put_back(cell: &Cell<Map>, map: Map) {
+    let empty = cell.replace(map);
+    debug_assert!(empty.len() == 0);
+    std::mem::forget(empty);
 }
 
 /// Replaces the current map, returning the previous one.
