@@ -75,6 +75,12 @@ pub(crate) fn next_context_id() -> u64 {
     CONTEXT_IDS.next()
 }
 
+/// In declaration order (`repr(C)`): `base_id` before `base_map` while
+/// `map` comes before `id`, so that the compiler cannot merge the two moves
+/// of an exit to the base context into one 16-byte load, which would have
+/// to wait for the 8-byte store of `base_map` made at entry (a failed store
+/// forward: about a third of a poll's time).
+#[repr(C)]
 struct Slot {
     /// The current map.
     ///
@@ -97,8 +103,8 @@ struct Slot {
     /// [`NO_TASK`]. Kept apart from `outer`, in plain cells, so that entering
     /// a context from the base context (as every task poll does) and exiting
     /// back to it cost a few word-sized moves.
-    base_map: Cell<Map>,
     base_id: Cell<u64>,
+    base_map: Cell<Map>,
     /// The contexts entered below the current one, except the base context,
     /// innermost last: their ids, their maps as they were when the next
     /// context was entered, and the tasks that entered them.
