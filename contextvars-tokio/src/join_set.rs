@@ -99,7 +99,10 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.inner.spawn(Task::new(task))
+        // Through the handle, as `crate::spawn` does: fewer copies of the
+        // task than `tokio::task::JoinSet::spawn` makes.
+        self.inner
+            .spawn_on(Task::new(task), &tokio::runtime::Handle::current())
     }
 
     /// Spawns `task` in `ctx` (see [`spawn_with_context`](crate::spawn_with_context)).
