@@ -1,3 +1,19 @@
+// Links to the items of features that are off point to the list of
+// features instead.
+#![cfg_attr(feature = "opentelemetry", doc = "[`ContextOtel`]: crate::ContextOtel")]
+#![cfg_attr(
+    not(feature = "opentelemetry"),
+    doc = "[`ContextOtel`]: #cargo-features"
+)]
+#![cfg_attr(
+    feature = "opentelemetry",
+    doc = "[context-otel-parent]: crate::ContextOtel::parent_context"
+)]
+#![cfg_attr(
+    not(feature = "opentelemetry"),
+    doc = "[context-otel-parent]: #cargo-features"
+)]
+
 //! Every log line carries the current values of chosen context variables.
 //!
 //! Set a request id once, in the request's [`Context`](contextvars::Context),
@@ -53,6 +69,10 @@
 //!   JSON numbers and booleans, anything else as strings.
 //! * [`ContextLog`] wraps any [`log::Log`] and adds the fields to each
 //!   record's key-values ([`log::kv`]).
+//! * [`ContextOtel`] (feature `opentelemetry`) gives the spans that
+//!   tracing-opentelemetry exports the fields as attributes, and the
+//!   request's trace as their parent, so that exported traces carry the
+//!   request id and have the trace id the log lines show.
 //!
 //! Values are read when each event is formatted, by borrowing them from the
 //! current context ([`ContextVar::try_with`](contextvars::ContextVar::try_with)):
@@ -233,6 +253,36 @@
 //! with [`with_current_context`](contextvars::FutureExt::with_current_context)),
 //! and each task's lines carry its own values, whatever thread polls it.
 //!
+//! **OpenTelemetry spans** (feature `opentelemetry`): [`ContextOtel`],
+//! inside tracing-opentelemetry's layer, gives each exported span the
+//! fields as attributes; with contextvars-tower's `current_otel_context` as
+//! [`parent_context`][context-otel-parent], a request's spans are in
+//! the trace of its `traceparent`, the one its log lines show:
+//!
+#![cfg_attr(feature = "opentelemetry", doc = "```")]
+#![cfg_attr(not(feature = "opentelemetry"), doc = "```ignore")]
+//! use contextvars_tower::{otel::current_otel_context, REQUEST_ID, TRACE};
+//! use contextvars_tracing::{ContextFields, ContextJson, ContextOtel};
+//! use opentelemetry::trace::TracerProvider as _;
+//! use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+//! use tracing_subscriber::util::SubscriberInitExt as _;
+//!
+//! let fields = ContextFields::new()
+//!     .var(&REQUEST_ID)
+//!     .field("trace_id", &TRACE, |t, f| write!(f, "{}", t.trace_id()));
+//! // With an OTLP exporter: `.with_batch_exporter(opentelemetry_otlp::SpanExporter::..)`.
+//! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+//! let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("app"));
+//!
+//! tracing_subscriber::registry()
+//!     .with(ContextOtel::new(fields.clone()).parent_context(current_otel_context).and_then(otel))
+//!     .with(tracing_subscriber::fmt::layer().json().event_format(ContextJson::new(
+//!         fields,
+//!         tracing_subscriber::fmt::format().json().flatten_event(true),
+//!     )))
+//!     .init();
+//! ```
+//!
 //! # Cargo features
 //!
 //! * `tokio` (default): turns on `contextvars`' `tokio` feature, so that in
@@ -240,6 +290,10 @@
 //!   refused (with a message naming the fix) instead of being seen by the
 //!   next task or request on the thread, with no setup call. A program
 //!   without tokio can leave it out with `default-features = false`.
+//! * `opentelemetry`: [`ContextOtel`]; depends on the `opentelemetry` API
+//!   crate (0.33, `trace` only) and `tracing-opentelemetry` (0.34, the
+//!   release for opentelemetry 0.33, without its default features), both
+//!   re-exported.
 //!
 //! # Limitations
 //!
@@ -271,7 +325,8 @@
 //!   that event's line ([One key per line](crate#one-key-per-line)).
 //! * Spans: the fields are those of the context current when the *event*
 //!   is formatted, not when a span was created; tracing's span fields remain
-//!   the tool for values attached to a span.
+//!   the tool for values attached to a span, and [`ContextOtel`] gives them
+//!   to the spans tracing-opentelemetry exports.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -282,11 +337,15 @@ mod fields;
 mod json;
 mod json_scan;
 mod log_kv;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod text;
 
 pub use fields::ContextFields;
 pub use json::{ContextJson, RESERVED_JSON_KEYS};
 pub use log_kv::ContextLog;
+#[cfg(feature = "opentelemetry")]
+pub use otel::ContextOtel;
 pub use text::ContextFormat;
 
 /// The `contextvars` crate whose variables the fields read.
@@ -295,9 +354,21 @@ pub use contextvars;
 /// The `log` crate whose [`Log`](log::Log) trait [`ContextLog`] wraps.
 #[doc(no_inline)]
 pub use log;
+/// The `opentelemetry` API crate (feature `opentelemetry`), whose
+/// `Context` [`ContextOtel::parent_context`] takes.
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+#[doc(no_inline)]
+pub use opentelemetry;
 /// The `tracing` crate, whose events the formatters write.
 #[doc(no_inline)]
 pub use tracing;
+/// The `tracing-opentelemetry` crate (feature `opentelemetry`), whose layer
+/// [`ContextOtel`] goes inside.
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+#[doc(no_inline)]
+pub use tracing_opentelemetry;
 /// The `tracing-subscriber` crate whose `fmt` formatters [`ContextFormat`]
 /// and [`ContextJson`] wrap.
 #[doc(no_inline)]

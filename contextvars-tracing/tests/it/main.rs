@@ -5,6 +5,8 @@ mod hostile;
 mod json;
 mod log_kv;
 mod one_key;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod tasks;
 mod text;
 mod threads;
