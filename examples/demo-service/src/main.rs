@@ -11,8 +11,10 @@
 //!
 //! Each order the frontend serves awaits a nested async function, spawns a
 //! subtask (`contextvars_tokio::spawn`), runs blocking work
-//! (`contextvars_tokio::spawn_blocking`) and calls the backend through a
-//! propagating HTTP client, logging at every step. No function takes a
+//! (`contextvars_tokio::spawn_blocking`) and calls the backend, logging at
+//! every step: over HTTP through a propagating client, or, for one order in
+//! three, over gRPC (tonic, behind `contextvars_tonic::GrpcContextLayer`,
+//! called with `contextvars_tonic::PropagateInterceptor`). No function takes a
 //! request id or a trace id as a parameter: they live in context variables
 //! set for each request by `contextvars_tower::serve` (a
 //! `RequestContextLayer` outside everything the app does), and every log
@@ -44,6 +46,7 @@ use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 use tracing::info;
 
+mod grpc;
 mod soak;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -166,6 +169,8 @@ fn init_logging() {
 struct Frontend {
     backend: String,
     client: PropagateService<HttpClient>,
+    /// The backend's gRPC endpoint, for the orders sent over gRPC.
+    grpc: grpc::BackendClient,
     /// Inject the soak run's faults.
     faults: bool,
 }
@@ -219,6 +224,14 @@ struct BackendReply {
     request_id: String,
     trace_id: String,
     parent_span_id: Option<String>,
+    /// `http` or `grpc`: how the frontend called the backend.
+    via: String,
+}
+
+/// Whether the frontend calls the backend over gRPC for this order (one
+/// order in three), else over HTTP.
+fn over_grpc(order: u64) -> bool {
+    order % 3 == 1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -273,12 +286,16 @@ async fn order(
         _ => {}
     }
 
-    // The propagating client sends this request's ids along.
+    // The propagating clients send this request's ids along: in HTTP headers,
+    // or in gRPC metadata.
     let url = format!("{}/work/{order}", app.backend);
     let request = http::Request::post(url)
         .body(Full::default())
         .map_err(internal)?;
     let call = async {
+        if over_grpc(order) {
+            return app.grpc.clone().work(order).await.map_err(internal);
+        }
         let response = app
             .client
             .clone()
@@ -388,7 +405,7 @@ async fn work(
             traceparent: header("traceparent"),
         },
     );
-    info!(order, step = "backend", "backend work");
+    info!(order, step = "backend", via = "http", "backend work");
     if backend.faults && Fault::of(order) == Some(Fault::Timeout) {
         tokio::time::sleep(INJECTED_TIMEOUT * 3).await;
     }
@@ -397,6 +414,7 @@ async fn work(
         request_id: REQUEST_ID.get().to_string(),
         trace_id: trace.trace_id().to_string(),
         parent_span_id: trace.parent_span_id().map(|s| s.to_string()),
+        via: "http".to_owned(),
     })
 }
 
@@ -418,6 +436,8 @@ fn http_client() -> HttpClient {
 struct Services {
     frontend: String,
     backend: String,
+    /// The backend's gRPC endpoint.
+    backend_grpc: String,
     state: Arc<Backend>,
 }
 
@@ -436,12 +456,17 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
     contextvars_tokio::spawn(async move {
         contextvars_tower::serve(backend_listener, backend_app).await
     });
+    // The same backend over gRPC, every call in a context of its own.
+    let grpc_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let grpc_url = format!("http://{}", grpc_listener.local_addr()?);
+    contextvars_tokio::spawn(grpc::serve(grpc_listener, state.clone()));
 
     let frontend = Frontend {
         backend: backend_url.clone(),
         client: ServiceBuilder::new()
             .layer(PropagateLayer::new())
             .service(http_client()),
+        grpc: grpc::BackendClient::new(grpc_url.clone()).map_err(std::io::Error::other)?,
         faults,
     };
     let frontend_listener = TcpListener::bind(("127.0.0.1", frontend_port)).await?;
@@ -460,6 +485,7 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
     Ok(Services {
         frontend: frontend_url,
         backend: backend_url,
+        backend_grpc: grpc_url,
         state,
     })
 }
@@ -696,6 +722,8 @@ fn check_order(
     expect("subtask id", &reply.subtask_request_id, id);
     expect("blocking id", &reply.blocking_request_id, id);
     expect("backend id", &reply.backend.request_id, id);
+    let via = if over_grpc(order) { "grpc" } else { "http" };
+    expect("backend called over", &reply.backend.via, via);
     expect("backend trace", &reply.backend.trace_id, trace_id);
 
     // The headers the backend received from the propagating client.
@@ -840,8 +868,12 @@ async fn run_load(options: &Options) -> ExitCode {
         }
     };
     println!(
-        "frontend {} and backend {} up; sending {} orders, {} at a time",
-        services.frontend, services.backend, options.requests, options.concurrency
+        "frontend {} and backend {} (gRPC {}) up; sending {} orders, {} at a time",
+        services.frontend,
+        services.backend,
+        services.backend_grpc,
+        options.requests,
+        options.concurrency
     );
     let started = Instant::now();
     let outcomes = drive(
@@ -887,12 +919,21 @@ async fn run_load(options: &Options) -> ExitCode {
 
     // The human summary.
     let rate = options.requests as f64 / elapsed.as_secs_f64().max(1e-9);
+    let over = |via: &str| {
+        outcomes
+            .iter()
+            .filter(|o| o.reply.as_ref().is_some_and(|r| r.backend.via == via))
+            .count()
+    };
     println!(
-        "{} orders in {:.2?} ({rate:.0} requests/s), {} log lines, {} backend calls",
+        "{} orders in {:.2?} ({rate:.0} requests/s), {} log lines, {} backend calls \
+         ({} over HTTP, {} over gRPC)",
         outcomes.len(),
         elapsed,
         log.len(),
-        received.len()
+        received.len(),
+        over("http"),
+        over("grpc")
     );
     let kinds = |f: fn(&Sent) -> bool| outcomes.iter().filter(|o| f(&o.sent)).count();
     println!(
@@ -904,10 +945,13 @@ async fn run_load(options: &Options) -> ExitCode {
     );
     if let Some(sample) = outcomes
         .iter()
-        .find(|o| o.order == 3.min(options.requests.saturating_sub(1)))
+        .find(|o| o.order == 4.min(options.requests.saturating_sub(1)))
     {
         let order = sample.order;
-        println!("the log lines of order {order}, from five places in two services:");
+        let via = if over_grpc(order) { "gRPC" } else { "HTTP" };
+        println!(
+            "the log lines of order {order} (backend called over {via}), from five places in two services:"
+        );
         for line in log.iter().filter(|l| parse_line(l).order == Some(order)) {
             println!("    {line}");
         }
@@ -946,6 +990,10 @@ async fn serve(options: &Options) -> ExitCode {
     };
     println!("frontend: {}", services.frontend);
     println!("backend:  {}", services.backend);
+    println!(
+        "backend over gRPC: {} (orders 1, 4, 7, ...)",
+        services.backend_grpc
+    );
     println!("try:");
     println!("  curl -i {}/api/orders/1", services.frontend);
     println!(
