@@ -433,6 +433,7 @@
 //! | response header set by the middleware | echoed unless [`echo_request_id(false)`](RequestContextLayer::echo_request_id) |
 //! | OpenTelemetry `TraceContextTextMapPropagator().extract(headers)` | done by [`RequestContextLayer`]; [`TraceParent`](w3c::TraceParent), [`TraceState`](w3c::TraceState) |
 //! | `opentelemetry.propagate.inject(headers)` | [`PropagateService`] / [`PropagateLayer::inject`] |
+//! | `propagate.extract(carrier, getter=...)` / `propagate.inject(carrier, setter=...)` on Kafka or AMQP headers | [`RequestContextLayer::extract`] / [`PropagateLayer::inject_into`], with [`carrier::Extractor`] / [`carrier::Injector`] implemented for the record |
 //! | `trace.get_current_span().get_span_context().trace_id` | [`TRACE.get().trace_id()`](TraceContext::trace_id) |
 //! | `W3CBaggagePropagator`, `baggage.get_baggage("k")` | [`BAGGAGE.get().get("k")`](w3c::Baggage::get); outbound: allow-listed by [`PropagateLayer`] |
 //! | `baggage.set_baggage("k", v)` (context-scoped) | a `ContextVar<String>` exported with [`PropagateLayer::export_var`] |
