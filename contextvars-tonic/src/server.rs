@@ -36,8 +36,9 @@ use tower_service::Service;
 ///   server-streaming method returns a stream that tonic polls after the
 ///   method has returned, while sending the response; every poll of the
 ///   response body (and so of that stream) runs in a copy of the call's
-///   context as it was when the method returned. Values the method set are
-///   seen by the stream.
+///   context as it was when the method returned, and the body is dropped
+///   in it, also when the client cancels the call. Values the method set
+///   are seen by the stream and by its destructor.
 /// * **The request id is echoed** in the response's initial metadata
 ///   (`x-request-id` by default), unless
 ///   [`echo_request_id(false)`](RequestContextLayer::echo_request_id). A
@@ -266,7 +267,7 @@ where
         // Polled inside the call's context: this copies it, with what the
         // method set.
         let ctx = contextvars::copy_context();
-        Poll::Ready(Ok(response.map(|body| ContextBody { body, ctx })))
+        Poll::Ready(Ok(response.map(|body| ContextBody::new(body, ctx))))
     }
 }
 
@@ -348,9 +349,10 @@ pin_project! {
     /// A response body polled in a context: every
     /// [`poll_frame`](Body::poll_frame) runs in it (with
     /// [`Context::run_mut`], so values set while polling stay for the next
-    /// poll). [`GrpcContextService`] gives each call's body a copy of the
-    /// call's context, so the stream of a server-streaming method runs in
-    /// it.
+    /// poll), and the body is dropped in it too, so the destructors of a
+    /// stream cut short (a client that cancels the call) see its values.
+    /// [`GrpcContextService`] gives each call's body a copy of the call's
+    /// context, so the stream of a server-streaming method runs in it.
     ///
     /// # Examples
     ///
@@ -372,9 +374,23 @@ pin_project! {
     /// ```
     #[derive(Debug)]
     pub struct ContextBody<B> {
+        // `None` only once taken by `into_inner`.
         #[pin]
-        body: B,
+        body: Option<B>,
         ctx: Context,
+    }
+
+    impl<B> PinnedDrop for ContextBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut body = this.body;
+            if body.is_some() && std::mem::needs_drop::<B>() {
+                // If the context cannot be entered (thread shutdown), the
+                // body is dropped in the current one rather than panicking
+                // in `drop`.
+                let _ = this.ctx.try_run(|| body.set(None));
+            }
+        }
     }
 }
 
@@ -390,7 +406,10 @@ impl<B> ContextBody<B> {
     /// assert_eq!(body.into_inner(), "x");
     /// ```
     pub fn new(body: B, ctx: Context) -> ContextBody<B> {
-        ContextBody { body, ctx }
+        ContextBody {
+            body: Some(body),
+            ctx,
+        }
     }
 
     /// The context the body is polled in.
@@ -417,8 +436,10 @@ impl<B> ContextBody<B> {
     ///
     /// assert_eq!(ContextBody::new(7, Context::new()).into_inner(), 7);
     /// ```
-    pub fn into_inner(self) -> B {
+    pub fn into_inner(mut self) -> B {
         self.body
+            .take()
+            .expect("`ContextBody` holds its body until `into_inner`")
     }
 }
 
@@ -431,15 +452,19 @@ impl<B: Body> Body for ContextBody<B> {
         task_cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let body = this.body;
-        this.ctx.run_mut(|| body.poll_frame(task_cx))
+        match this.body.as_pin_mut() {
+            Some(body) => this.ctx.run_mut(|| body.poll_frame(task_cx)),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.body.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -165,6 +165,40 @@ impl Stream for Messages {
     }
 }
 
+/// The request ids seen by the destructors of `Endless` streams.
+static DROPPED_IN: std::sync::Mutex<Vec<Option<String>>> = std::sync::Mutex::new(Vec::new());
+
+/// A response stream that sends one message, then waits forever: ended only
+/// by the client cancelling the call. Its destructor records the request id
+/// it sees.
+struct Endless {
+    sent: bool,
+}
+
+impl Stream for Endless {
+    type Item = Result<Seen, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if self.sent {
+            return Poll::Pending;
+        }
+        self.sent = true;
+        Poll::Ready(Some(Ok(seen("first".to_owned(), 0))))
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        let id = REQUEST_ID.get_opt().map(|id| id.to_string());
+        DROPPED_IN.lock().unwrap().push(id);
+    }
+}
+
+async fn endless(_request: Request<Ask>) -> Result<Response<SeenStream>, Status> {
+    let stream: SeenStream = Box::pin(Endless { sent: false });
+    Ok(Response::new(stream))
+}
+
 /// `test.Probe` as tonic-build would generate it: a service that routes by
 /// path to the methods above.
 #[derive(Clone, Debug)]
@@ -191,6 +225,7 @@ impl tower::Service<http::Request<Body>> for Probe {
                 "/test.Probe/ServerStream" => {
                     grpc.server_streaming(service_fn(server_stream), req).await
                 }
+                "/test.Probe/Endless" => grpc.server_streaming(service_fn(endless), req).await,
                 "/test.Probe/ClientStream" => {
                     grpc.client_streaming(service_fn(client_stream), req).await
                 }
@@ -243,8 +278,17 @@ where
         &mut self,
         request: Request<Ask>,
     ) -> Result<Response<Streaming<Seen>>, Status> {
+        self.server_stream_at("/test.Probe/ServerStream", request)
+            .await
+    }
+
+    async fn server_stream_at(
+        &mut self,
+        path: &'static str,
+        request: Request<Ask>,
+    ) -> Result<Response<Streaming<Seen>>, Status> {
         self.ready().await?;
-        let path = PathAndQuery::from_static("/test.Probe/ServerStream");
+        let path = PathAndQuery::from_static(path);
         self.grpc
             .server_streaming(request, path, ProstCodec::<Ask, Seen>::default())
             .await
@@ -367,6 +411,37 @@ async fn server_stream_is_polled_in_the_call_context() {
         // Set by the method before it returned the stream.
         assert_eq!(seen.scratch, "stream s");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_short_is_dropped_in_the_call_context() {
+    let addr = start(GrpcContextLayer::new()).await;
+    let mut client = plain(channel(addr).await);
+    let mut request = Request::new(ask("e", 0));
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-cancel".parse().unwrap());
+    let mut messages = client
+        .server_stream_at("/test.Probe/Endless", request)
+        .await
+        .unwrap()
+        .into_inner();
+    let first = messages.message().await.unwrap().unwrap();
+    assert_eq!(first.request_id, "req-cancel");
+    // The client cancels the call: the server drops the response body, and
+    // the stream in it.
+    drop(messages);
+    let dropped = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(id) = DROPPED_IN.lock().unwrap().pop() {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the stream was never dropped");
+    assert_eq!(dropped.as_deref(), Some("req-cancel"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
