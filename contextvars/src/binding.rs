@@ -325,6 +325,22 @@ impl Binding {
         self.value.inline_ref()
     }
 
+    /// A copy of this binding, when the caller knows its value is a `T`: an
+    /// inline value is copied from its known variant, with no dispatch on
+    /// the others.
+    #[inline(always)]
+    pub(crate) fn clone_as<T: 'static>(&self) -> Binding {
+        if Stored::is_inline::<T>() {
+            if let Some(stored) = self.value.inline_ref::<T>().and_then(Stored::inline) {
+                return Binding {
+                    key: self.key,
+                    value: stored,
+                };
+            }
+        }
+        self.clone()
+    }
+
     /// The value, held for a reader (see [`Held`]), when the caller knows it
     /// is a `T`: the inline copy is made from the known variant, with no
     /// dispatch on the others.

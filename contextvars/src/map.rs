@@ -95,7 +95,35 @@ impl Map {
     /// The replaced binding is returned rather than dropped so that the
     /// caller can drop it once it no longer borrows any thread-local state: a
     /// value's `Drop` may read context variables.
+    ///
+    /// The common case, a variable already bound in a small map nothing
+    /// else shares, is inlined into the caller: the new binding is then
+    /// written straight into its slot from the values it is made of, instead
+    /// of being assembled on the stack and copied (a copy whose wide loads
+    /// would wait on the narrow stores that assembled it).
+    #[inline(always)]
     pub(crate) fn insert(&mut self, binding: Binding) -> Option<Binding> {
+        match self.slot_mut(binding.key().id()) {
+            Some(slot) => Some(std::mem::replace(slot, binding)),
+            None => self.insert_new(binding),
+        }
+    }
+
+    /// The binding of variable `id`, to be replaced in place: only in a
+    /// small map that nothing else shares.
+    #[inline]
+    fn slot_mut(&mut self, id: u64) -> Option<&mut Binding> {
+        let inner = Arc::get_mut(self.0.as_mut()?)?;
+        match &mut inner.repr {
+            Repr::Small(v) => v.iter_mut().find(|b| b.key().id() == id),
+            Repr::Large(_) => None,
+        }
+    }
+
+    /// [`insert`](Map::insert) in every other case: a new key, a shared map
+    /// (copied first), or a trie.
+    #[inline(never)]
+    fn insert_new(&mut self, binding: Binding) -> Option<Binding> {
         let key = binding.key();
         let id = key.id();
         let inner = unique(self.0.get_or_insert_with(|| {

@@ -122,6 +122,17 @@ impl<T> Token<T> {
 
     /// Performs the reset on behalf of the variable `var`.
     pub(crate) fn reset_as(&self, var: VarKey) -> Result<(), ResetError> {
+        self.reset_with(var, Binding::clone)
+    }
+
+    /// [`reset_as`](Token::reset_as), copying the old binding back into the
+    /// context with `clone_old`.
+    #[inline]
+    pub(crate) fn reset_with(
+        &self,
+        var: VarKey,
+        clone_old: impl FnOnce(&Binding) -> Binding,
+    ) -> Result<(), ResetError> {
         if self.is_used() {
             return Err(ResetError::AlreadyUsed);
         }
@@ -134,7 +145,7 @@ impl<T> Token<T> {
                 return false;
             }
             replaced = match &self.old {
-                Some(old) => map.insert(old.clone()),
+                Some(old) => map.insert(clone_old(old)),
                 None => map.remove(var.id()),
             };
             true

@@ -676,7 +676,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// assert_eq!(V.reset(&t1), Err(ResetError::AlreadyUsed));
     /// ```
     pub fn reset(&self, token: &Token<T>) -> Result<(), ResetError> {
-        token.reset_as(self.key())
+        token.reset_with(self.key(), Binding::clone_as::<T>)
     }
 
     /// Sets the variable to `value` while `f` runs, then restores it, even if
