@@ -50,6 +50,10 @@
 //! * [`child_context`] is the copy that spawned work starts with: every
 //!   variable except those built with
 //!   [`not_inherited`](VarBuilder::not_inherited).
+//! * [`propagation`]: variables built with
+//!   [`propagate`](VarBuilder::propagate) travel to other services, typed,
+//!   through the propagating layers of `contextvars-tower` and
+//!   `contextvars-tonic`; servers choose which ones they accept.
 //! * [`ContextVar::scope_async`] is Python's `with var.set(value):` around
 //!   `await`s: the value is seen by the wrapped future only, in any task.
 //!
@@ -130,6 +134,7 @@
 //! | `ContextVar(name)` | [`ContextVar::new(name)`](ContextVar::new) (`const`) |
 //! | `ContextVar(name, default=d)` | [`ContextVar::with_default(name, \|\| d)`](ContextVar::with_default) |
 //! | (3.16 draft: per-variable inheritance) | [`ContextVar::builder(name).not_inherited().build()`](VarBuilder::not_inherited) |
+//! | (none: a Python variable never leaves its process) | [`ContextVar::builder(name).propagate().build()`](VarBuilder::propagate): the value travels to other services in W3C `baggage`, see [`propagation`] |
 //! | `var.name` | [`var.name()`](ContextVar::name) |
 //! | `var.get()` | [`var.get()`](ContextVar::get) → `T`, a clone (panics) / [`var.try_get()`](ContextVar::try_get) (`Result`) / [`var.with(\|v\| …)`](ContextVar::with) (borrow) / [`var.get_arc()`](ContextVar::get_arc) → the shared `Arc<T>` |
 //! | `var.get(default)` | [`var.get_or(default)`](ContextVar::get_or); `var.get(None)`: [`var.get_opt()`](ContextVar::get_opt) |
@@ -183,6 +188,7 @@ mod future;
 mod handoff;
 mod map;
 mod probe;
+pub mod propagation;
 #[cfg(feature = "rayon")]
 pub mod rayon;
 pub mod runtime;

@@ -82,6 +82,41 @@ impl LazyId {
         self.assign(counter, flags)
     }
 
+    /// The id, or 0 if none is assigned yet.
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Returns the id as [`get_with`](LazyId::get_with) does, calling
+    /// `announce(id, true)` with a fresh id *before* it can be stored (so
+    /// before any other thread can see it), and `announce(id, false)` if
+    /// another thread's id was stored first.
+    #[cold]
+    pub(crate) fn get_announced(
+        &self,
+        counter: &IdCounter,
+        flags: u64,
+        announce: impl Fn(u64, bool),
+    ) -> u64 {
+        let id = self.get();
+        if id != 0 {
+            return id;
+        }
+        let fresh = counter.next() | flags;
+        announce(fresh, true);
+        match self
+            .0
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh,
+            Err(winner) => {
+                announce(fresh, false);
+                winner
+            }
+        }
+    }
+
     #[cold]
     fn assign(&self, counter: &IdCounter, flags: u64) -> u64 {
         let fresh = counter.next() | flags;

@@ -4,12 +4,14 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use crate::binding::{self, Binding, Held, VarKey};
 use crate::current;
 use crate::error::{LookupError, ResetError, SetError};
 use crate::probe;
+use crate::propagation::{self, Codec};
 use crate::scope::{self, Scoped};
 use crate::sync::{const_fn_unless_loom, IdCounter, LazyId};
 use crate::token::Token;
@@ -74,6 +76,9 @@ pub struct ContextVar<T> {
     id: LazyId,
     default: Option<fn() -> T>,
     default_value: OnceLock<Arc<T>>,
+    /// The string codec of a variable built with
+    /// [`propagate`](VarBuilder::propagate).
+    pub(crate) propagation: Option<Codec>,
     _marker: PhantomData<fn() -> T>,
 }
 
@@ -139,6 +144,7 @@ impl<T> ContextVar<T> {
             name,
             default: None,
             inherited: true,
+            propagation: None,
         }
     }
 
@@ -197,13 +203,34 @@ impl<T> ContextVar<T> {
     /// own, see [`VarKey`]).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
+        // Reads are one load: the flag is stored with the id.
+        match self.id.get() {
+            0 => self.first_use(),
+            id => id,
+        }
+    }
+
+    /// Assigns the id, with the flag; a propagated variable is announced to
+    /// [`propagation`] before any thread can see its id, so that no value of
+    /// it can be bound unannounced.
+    #[cold]
+    #[inline(never)]
+    fn first_use(&self) -> u64 {
         let flag = if self.inherited {
             0
         } else {
             binding::NOT_INHERITED
         };
-        // The flag is stored with the id: reads are one load.
-        self.id.get_with(&VAR_IDS, flag)
+        match self.propagation {
+            None => self.id.get_with(&VAR_IDS, flag),
+            Some(codec) => self.id.get_announced(&VAR_IDS, flag, |id, won| {
+                if won {
+                    propagation::register(id, self.name, codec);
+                } else {
+                    propagation::unregister(id);
+                }
+            }),
+        }
     }
 
     /// Whether the variable was created with a default.
@@ -804,6 +831,7 @@ pub struct VarBuilder<T> {
     name: &'static str,
     default: Option<fn() -> T>,
     inherited: bool,
+    propagation: Option<Codec>,
 }
 
 impl<T> VarBuilder<T> {
@@ -822,6 +850,7 @@ impl<T> VarBuilder<T> {
             name: self.name,
             default: Some(default),
             inherited: self.inherited,
+            propagation: self.propagation,
         }
     }
 
@@ -856,6 +885,7 @@ impl<T> VarBuilder<T> {
             name: self.name,
             default: self.default,
             inherited: false,
+            propagation: self.propagation,
         }
     }
 
@@ -877,8 +907,56 @@ impl<T> VarBuilder<T> {
                 id: LazyId::new(),
                 default: self.default,
                 default_value: OnceLock::new(),
+                propagation: self.propagation,
                 _marker: PhantomData,
             }
+        }
+    }
+}
+
+impl<T> VarBuilder<T>
+where
+    T: fmt::Display + FromStr + Send + Sync + fmt::Debug + 'static,
+{
+    /// Lets the variable cross process boundaries: its value, written with
+    /// `Display` and read back with `FromStr`, travels in W3C `baggage`
+    /// under the variable's name. Off unless asked for.
+    ///
+    /// This only marks the variable. Outbound, the propagating layers of
+    /// `contextvars-tower` and `contextvars-tonic` (and their carriers'
+    /// `inject`) write every propagated variable that has a value in the
+    /// current context ([`propagation::current_values`]); inbound, a
+    /// server binds it only if its name is on the server's allow-list
+    /// ([`propagation::AllowList::accept`]), after decoding and checking
+    /// the value. See [`propagation`] for the rules.
+    ///
+    /// The name is the baggage key: choose one that other services agree
+    /// on, and that no other propagated variable of the process uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{propagation, Context, ContextVar};
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::builder("tenant").propagate().build();
+    /// static ATTEMPT: ContextVar<u32> = ContextVar::builder("attempt").propagate().build();
+    /// static LOCAL: ContextVar<u32> = ContextVar::new("local");
+    ///
+    /// assert!(TENANT.is_propagated());
+    /// let sent = Context::new().run(|| {
+    ///     TENANT.set("acme".to_string());
+    ///     ATTEMPT.set(2);
+    ///     LOCAL.set(7); // not propagated: stays in the process
+    ///     propagation::current_values()
+    /// });
+    /// assert_eq!(sent, [("tenant", "acme".to_string()), ("attempt", "2".to_string())]);
+    /// ```
+    pub const fn propagate(self) -> Self {
+        VarBuilder {
+            name: self.name,
+            default: self.default,
+            inherited: self.inherited,
+            propagation: Some(Codec::of::<T>()),
         }
     }
 }
