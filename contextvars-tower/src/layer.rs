@@ -1,8 +1,11 @@
 //! The server-side layer.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-use contextvars::Context;
+use contextvars::propagation::{AllowList, Dropped};
+use contextvars::{Context, ContextVar};
 use http::HeaderName;
 use tower_layer::Layer;
 
@@ -20,6 +23,19 @@ pub(crate) struct ServerConfig {
     pub(crate) max_header_bytes: usize,
     pub(crate) trace_extensions: bool,
     pub(crate) response_extension: bool,
+    /// The propagated variables incoming baggage may set.
+    pub(crate) accepted: AllowList,
+    pub(crate) on_dropped: Option<DropHook>,
+}
+
+/// A callback for the values of propagated variables that are dropped.
+#[derive(Clone)]
+pub(crate) struct DropHook(pub(crate) Arc<dyn Fn(&Dropped) + Send + Sync>);
+
+impl fmt::Debug for DropHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DropHook")
+    }
 }
 
 impl Default for ServerConfig {
@@ -31,6 +47,8 @@ impl Default for ServerConfig {
             max_header_bytes: RequestContextLayer::DEFAULT_MAX_HEADER_BYTES,
             trace_extensions: false,
             response_extension: false,
+            accepted: AllowList::new(),
+            on_dropped: None,
         }
     }
 }
@@ -346,6 +364,135 @@ impl RequestContextLayer {
 }
 
 impl RequestContextLayer {
+    /// Lets incoming baggage set the propagated variable `var` (see
+    /// [`contextvars::propagation`]): when the request's `baggage` has a
+    /// member named as the variable, its value (percent-decoded) is parsed
+    /// with `T`'s `FromStr` and bound in the request's context, where the
+    /// handler reads it with `var.get()`. Adds to previous calls.
+    ///
+    /// Incoming names that are not accepted set nothing: they stay plain
+    /// members of [`BAGGAGE`](crate::BAGGAGE). An accepted name whose value
+    /// is longer than
+    /// [`max_accepted_value_bytes`](RequestContextLayer::max_accepted_value_bytes),
+    /// does not parse, or that appears more than once, binds nothing: the
+    /// member (every member of that name) is also taken out of `BAGGAGE`, so
+    /// that it is not forwarded either, and the drop is reported to
+    /// [`on_dropped`](RequestContextLayer::on_dropped). Valid members stay in
+    /// `BAGGAGE` too.
+    ///
+    /// Registers the variable, so that values of it are sent on by
+    /// [`PropagateLayer`](crate::PropagateLayer) even before the process
+    /// used it otherwise.
+    ///
+    /// # Panics
+    ///
+    /// If `var` was not built with
+    /// [`propagate`](contextvars::VarBuilder::propagate), or another
+    /// accepted variable has its name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars::ContextVar;
+    /// use contextvars_tower::{RequestContextLayer, BAGGAGE};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::builder("tenant").propagate().build();
+    /// static SHARD: ContextVar<u16> = ContextVar::builder("shard").propagate().build();
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let svc = RequestContextLayer::new().accept(&TENANT).accept(&SHARD).layer(service_fn(
+    ///     |_req: http::Request<()>| async {
+    ///         let seen = (TENANT.get_opt(), SHARD.get_opt(), BAGGAGE.get().to_string());
+    ///         Ok::<_, Infallible>(http::Response::new(seen))
+    ///     },
+    /// ));
+    /// let req = http::Request::builder()
+    ///     .header("baggage", "tenant=acme%20corp,shard=-3,user=ada")
+    ///     .body(())
+    ///     .unwrap();
+    /// let (tenant, shard, baggage) = svc.oneshot(req).await.unwrap().into_body();
+    /// assert_eq!(tenant.as_deref(), Some("acme corp"));
+    /// assert_eq!(shard, None); // -3 is not a u16: dropped
+    /// assert_eq!(baggage, "tenant=acme%20corp,user=ada");
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn accept<T>(mut self, var: &'static ContextVar<T>) -> RequestContextLayer
+    where
+        T: FromStr + Send + Sync + fmt::Debug + 'static,
+    {
+        let config = Arc::make_mut(&mut self.config);
+        config.accepted = std::mem::take(&mut config.accepted).accept(var);
+        self
+    }
+
+    /// The longest accepted value that is parsed, in bytes after
+    /// percent-decoding (default: 256, see
+    /// [`AllowList::max_value_bytes`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    /// use contextvars_tower::RequestContextLayer;
+    ///
+    /// static QUERY: ContextVar<String> = ContextVar::builder("query").propagate().build();
+    ///
+    /// let layer = RequestContextLayer::new().accept(&QUERY).max_accepted_value_bytes(2048);
+    /// # drop(layer);
+    /// ```
+    pub fn max_accepted_value_bytes(mut self, limit: usize) -> RequestContextLayer {
+        let config = Arc::make_mut(&mut self.config);
+        config.accepted = std::mem::take(&mut config.accepted).max_value_bytes(limit);
+        self
+    }
+
+    /// Calls `report` for every incoming value of an
+    /// [accepted](RequestContextLayer::accept) variable that is dropped, in
+    /// the request's context (so [`REQUEST_ID`](crate::REQUEST_ID) is the
+    /// request's). The [`Dropped`] names the variable and the reason, never
+    /// the value: it can be logged or counted as is. By default drops are
+    /// silent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use contextvars::{propagation::DropReason, ContextVar};
+    /// use contextvars_tower::RequestContextLayer;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// static SHARD: ContextVar<u16> = ContextVar::builder("shard").propagate().build();
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let layer = RequestContextLayer::new()
+    ///     .accept(&SHARD)
+    ///     .on_dropped(move |dropped| log.lock().unwrap().push(dropped.reason()));
+    /// let svc = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// let req = http::Request::builder().header("baggage", "shard=99999").body(()).unwrap();
+    /// svc.oneshot(req).await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), [DropReason::Invalid]);
+    /// # }
+    /// ```
+    pub fn on_dropped(
+        mut self,
+        report: impl Fn(&Dropped) + Send + Sync + 'static,
+    ) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).on_dropped = Some(DropHook(Arc::new(report)));
+        self
+    }
+}
+
+impl RequestContextLayer {
     /// Reads the context of a message from any carrier (see
     /// [`carrier`](crate::carrier)), with this layer's settings and the same
     /// validation as for an HTTP request's headers, and returns a new
@@ -393,7 +540,12 @@ impl RequestContextLayer {
             config.new_trace_flags,
             config.max_header_bytes,
         );
-        request_context(incoming.request_id, incoming.trace, incoming.baggage)
+        request_context(
+            config,
+            incoming.request_id,
+            incoming.trace,
+            incoming.baggage,
+        )
     }
 }
 

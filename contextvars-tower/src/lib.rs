@@ -397,6 +397,51 @@
 //! [`Baggage::parse_lossy_plus_as_space`](w3c::Baggage::parse_lossy_plus_as_space)
 //! (its documentation shows a middleware that does it).
 //!
+//! ## Typed variables across services
+//!
+//! A variable built with
+//! [`propagate`](contextvars::VarBuilder::propagate) travels as a baggage
+//! member named as the variable ([`contextvars::propagation`]): every
+//! [`PropagateLayer`] (and so the reqwest middleware, [`carrier::inject`]
+//! and `contextvars-tonic`'s clients) sends it when the current context has
+//! a value for it, and a server that
+//! [accepts](RequestContextLayer::accept) the name binds the decoded value
+//! in the request's context, after checking it (`FromStr`, length, one
+//! occurrence; drops go to [`on_dropped`](RequestContextLayer::on_dropped)).
+//! Names a server does not accept stay plain [`BAGGAGE`]. On a name clash
+//! outbound, the variable wins over a plain member. Services in other
+//! languages see an ordinary baggage member, a string.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use contextvars::{Context, ContextVar};
+//! use contextvars_tower::{PropagateLayer, RequestContextLayer};
+//! use http::HeaderMap;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! // In a crate both services use: `Display` and `FromStr` are the codec.
+//! static SHARD: ContextVar<u16> = ContextVar::builder("shard").propagate().build();
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // The caller: set it, call as usual.
+//! let mut headers = HeaderMap::new();
+//! Context::new().run(|| {
+//!     SHARD.set(12);
+//!     PropagateLayer::new().inject(&mut headers);
+//! });
+//! assert_eq!(headers["baggage"], "shard=12");
+//!
+//! // The server: accept the name, read the typed value.
+//! let server = RequestContextLayer::new().accept(&SHARD).layer(service_fn(
+//!     |_req: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(SHARD.get() + 1)) },
+//! ));
+//! let mut request = http::Request::new(());
+//! *request.headers_mut() = headers;
+//! assert_eq!(server.oneshot(request).await.unwrap().into_body(), 13);
+//! # }
+//! ```
+//!
 //! # Cargo features
 //!
 //! None is on by default.
@@ -436,7 +481,8 @@
 //! | `propagate.extract(carrier, getter=...)` / `propagate.inject(carrier, setter=...)` on Kafka or AMQP headers | [`RequestContextLayer::extract`] / [`PropagateLayer::inject_into`], with [`carrier::Extractor`] / [`carrier::Injector`] implemented for the record |
 //! | `trace.get_current_span().get_span_context().trace_id` | [`TRACE.get().trace_id()`](TraceContext::trace_id) |
 //! | `W3CBaggagePropagator`, `baggage.get_baggage("k")` | [`BAGGAGE.get().get("k")`](w3c::Baggage::get); outbound: allow-listed by [`PropagateLayer`] |
-//! | `baggage.set_baggage("k", v)` (context-scoped) | a `ContextVar<String>` exported with [`PropagateLayer::export_var`] |
+//! | `baggage.set_baggage("k", v)` (context-scoped) | a `ContextVar<String>` exported with [`PropagateLayer::export_var`], or a typed variable built with [`propagate`](contextvars::VarBuilder::propagate) |
+//! | `baggage.get_baggage("k")` parsed into a type by hand | [`RequestContextLayer::accept(&VAR)`](RequestContextLayer::accept), then `VAR.get()` (no Python counterpart) |
 //! | an `httpx` event hook adding the headers | [`PropagateLayer`] on the client; `PropagateMiddleware` for reqwest |
 //! | `asyncio.create_task` in a handler | `contextvars_tokio::spawn` |
 //!

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use contextvars::propagation::{self, DropReason, Dropped};
 use contextvars::ContextVar;
 use http::{HeaderMap, HeaderName, Request};
 use tower_layer::Layer;
@@ -11,6 +12,7 @@ use tower_service::Service;
 
 use crate::carrier::Injector;
 use crate::headers::{BAGGAGE as BAGGAGE_HEADER, TRACEPARENT, TRACESTATE, X_REQUEST_ID};
+use crate::layer::DropHook;
 use crate::trace::TraceContext;
 use crate::w3c::{Baggage, BaggageMember, TraceFlags};
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
@@ -27,6 +29,8 @@ struct PropagateConfig {
     request_id_header: HeaderName,
     forward: Forward,
     exported: Vec<(Box<str>, &'static ContextVar<String>)>,
+    propagated: bool,
+    on_dropped: Option<DropHook>,
     new_trace_flags: TraceFlags,
 }
 
@@ -41,6 +45,8 @@ impl fmt::Debug for PropagateConfig {
             .field("request_id_header", &self.request_id_header)
             .field("forward_baggage", &self.forward)
             .field("exported_vars", &exported)
+            .field("propagated_vars", &self.propagated)
+            .field("on_dropped", &self.on_dropped)
             .field("new_trace_flags", &self.new_trace_flags)
             .finish()
     }
@@ -52,6 +58,8 @@ impl Default for PropagateConfig {
             request_id_header: X_REQUEST_ID,
             forward: Forward::Nothing,
             exported: Vec::new(),
+            propagated: true,
+            on_dropped: None,
             new_trace_flags: TraceFlags::SAMPLED,
         }
     }
@@ -223,6 +231,69 @@ impl PropagateLayer {
         self
     }
 
+    /// Whether to send the [propagated variables](contextvars::propagation)
+    /// (built with [`propagate`](contextvars::VarBuilder::propagate)) that
+    /// have a value in the current context (default: `true`). Turn it off on
+    /// clients of services outside the system, which have no use for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    /// use contextvars_tower::PropagateLayer;
+    /// use http::HeaderMap;
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::builder("tenant").propagate().build();
+    ///
+    /// let (mut internal, mut external) = (HeaderMap::new(), HeaderMap::new());
+    /// Context::new().run(|| {
+    ///     TENANT.set("acme".to_string());
+    ///     PropagateLayer::new().inject(&mut internal);
+    ///     PropagateLayer::new().propagated_vars(false).inject(&mut external);
+    /// });
+    /// assert_eq!(internal["baggage"], "tenant=acme");
+    /// assert!(!external.contains_key("baggage"));
+    /// ```
+    pub fn propagated_vars(mut self, send: bool) -> PropagateLayer {
+        Arc::make_mut(&mut self.config).propagated = send;
+        self
+    }
+
+    /// Calls `report` for every value of a propagated variable left out of
+    /// an outbound call because it does not fit in the W3C baggage limits
+    /// ([`DropReason::NoRoom`]), in the caller's context. The [`Dropped`]
+    /// names the variable, never the value. By default such drops are
+    /// silent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use contextvars::{Context, ContextVar};
+    /// use contextvars_tower::PropagateLayer;
+    /// use http::HeaderMap;
+    ///
+    /// static NOTE: ContextVar<String> = ContextVar::builder("note").propagate().build();
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let layer = PropagateLayer::new().on_dropped(move |d| log.lock().unwrap().push(d.name()));
+    /// let mut headers = HeaderMap::new();
+    /// Context::new().run(|| {
+    ///     NOTE.set("x".repeat(10_000)); // over the 8192 bytes of a baggage header
+    ///     layer.inject(&mut headers);
+    /// });
+    /// assert_eq!(*seen.lock().unwrap(), ["note"]);
+    /// assert!(!headers.contains_key("baggage"));
+    /// ```
+    pub fn on_dropped(
+        mut self,
+        report: impl Fn(&Dropped) + Send + Sync + 'static,
+    ) -> PropagateLayer {
+        Arc::make_mut(&mut self.config).on_dropped = Some(DropHook(Arc::new(report)));
+        self
+    }
+
     /// Whether a trace started for a call made outside of any trace (no
     /// [`TRACE`] set) is sampled (default: `true`, as on the
     /// server side).
@@ -261,12 +332,18 @@ impl PropagateLayer {
     ///   [`REQUEST_ID`], if set.
     /// * `baggage`, if not empty: first the [exported
     ///   variables](PropagateLayer::export_var) that have a value, in the
-    ///   order they were configured; then the members of
-    ///   [`BAGGAGE`] allowed by
+    ///   order they were configured; then the [propagated
+    ///   variables](contextvars::propagation) that have a value (unless
+    ///   [`propagated_vars(false)`](PropagateLayer::propagated_vars)), under
+    ///   their names, in the order they were first used, except names
+    ///   already exported; then the members of [`BAGGAGE`] allowed by
     ///   [`forward_baggage`](PropagateLayer::forward_baggage) (or all), in
-    ///   order, except keys already exported (keys compared decoded). The
-    ///   W3C limits apply as when parsing: the first member that would exceed
-    ///   64 members or 8192 bytes, and every member after it, are left out.
+    ///   order, except keys already written (keys compared decoded): on a
+    ///   name clash the variable wins. The W3C limits apply as when parsing:
+    ///   a propagated variable that would exceed 64 members or 8192 bytes is
+    ///   left out and reported to [`on_dropped`](PropagateLayer::on_dropped);
+    ///   the first member of `BAGGAGE` that would, and every member after
+    ///   it, are left out.
     ///   Keys and values are percent-encoded as described under
     ///   [Encoding](Baggage#encoding): a `+` is sent as `%2B`, a space as
     ///   `%20`.
@@ -353,6 +430,18 @@ impl PropagateLayer {
                 }
             }
         }
+        let mut propagated = Vec::new();
+        if config.propagated {
+            propagated = propagation::current_values();
+            propagated.retain(|(name, _)| !config.exported.iter().any(|(k, _)| &**k == *name));
+            for (name, value) in &propagated {
+                if out.push(BaggageMember::new(name, value)).is_err() {
+                    if let Some(hook) = &config.on_dropped {
+                        (hook.0)(&Dropped::new(name, DropReason::NoRoom));
+                    }
+                }
+            }
+        }
         let allowed: &dyn Fn(&str) -> bool = match &config.forward {
             Forward::Nothing => return out,
             Forward::All => &|_| true,
@@ -363,7 +452,8 @@ impl PropagateLayer {
         };
         for member in current.iter() {
             let key = member.key();
-            let exported = config.exported.iter().any(|(k, _)| &**k == key);
+            let exported = config.exported.iter().any(|(k, _)| &**k == key)
+                || propagated.iter().any(|(name, _)| *name == key);
             if allowed(key) && !exported && out.push(member.clone()).is_err() {
                 break;
             }

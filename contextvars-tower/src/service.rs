@@ -196,20 +196,34 @@ impl<S> RequestContextService<S> {
 }
 
 /// A new context for a request (or a message) with these values: a
-/// [`child_context`](contextvars::child_context) of the caller's.
+/// [`child_context`](contextvars::child_context) of the caller's, with the
+/// accepted propagated variables of `config` bound from `baggage`.
 pub(crate) fn request_context(
+    config: &ServerConfig,
     request_id: RequestId,
     trace: TraceContext,
-    baggage: Baggage,
+    mut baggage: Baggage,
 ) -> Context {
     let mut ctx = contextvars::child_context();
     // The request's values are bound before the context is entered: no
     // entry, task probe or token per value.
     ctx.bind(&REQUEST_ID, request_id);
     ctx.bind(&TRACE, trace);
+    let mut dropped = Vec::new();
+    if !config.accepted.is_empty() && !baggage.is_empty() {
+        let members = baggage.iter().map(|m| (m.key(), m.value()));
+        config.accepted.bind(&mut ctx, members, |d| dropped.push(d));
+        // A dropped value is not forwarded either.
+        for d in &dropped {
+            baggage.remove(d.name());
+        }
+    }
     // Empty baggage is BAGGAGE's default: bound only to hide the caller's.
     if !baggage.is_empty() || ctx.contains(&BAGGAGE) {
         ctx.bind(&BAGGAGE, baggage);
+    }
+    if let (Some(hook), false) = (&config.on_dropped, dropped.is_empty()) {
+        ctx.run_mut(|| dropped.iter().for_each(|d| (hook.0)(d)));
     }
     ctx
 }
@@ -253,7 +267,7 @@ where
             extensions.insert(incoming.baggage.clone());
         }
 
-        let mut ctx = request_context(request_id.clone(), incoming.trace, incoming.baggage);
+        let mut ctx = request_context(config, request_id.clone(), incoming.trace, incoming.baggage);
         // The inner service's `call` runs in the context too (a layer inside
         // may read the values there). The closure borrows everything and
         // writes the inner future into `future`: the request and the future

@@ -1093,3 +1093,40 @@ async fn copy_context_from_otel_runs_futures() {
     assert_eq!(tenant.as_deref(), Some("acme"));
     assert!(TRACE.get_opt().is_none());
 }
+
+// === Typed variables that travel, against OpenTelemetry's baggage ===
+
+static TENANT: contextvars::ContextVar<String> = contextvars::ContextVar::builder("tenant")
+    .propagate()
+    .build();
+
+#[test]
+fn a_propagated_variable_reads_back_as_a_plain_string_in_the_sdk() {
+    let value = "acme corp/eu=1,x;y%\"é+";
+    let mut headers: HashMap<String, String> = HashMap::new();
+    Context::new().run(|| {
+        TENANT.set(value.to_owned());
+        PropagateLayer::new().inject_into(&mut headers);
+    });
+    let cx = BaggagePropagator::new().extract(&headers);
+    assert_eq!(
+        cx.baggage().get("tenant").map(|v| v.as_str().to_owned()),
+        Some(value.to_owned())
+    );
+}
+
+#[test]
+fn sdk_baggage_sets_the_accepted_variable() {
+    let otel_baggage = OtelBaggage::from_iter([
+        opentelemetry::KeyValue::new("tenant", "acme corp/eu=1,x;y"),
+        opentelemetry::KeyValue::new("other", "z"),
+    ]);
+    let cx = opentelemetry::Context::new().with_baggage(otel_baggage);
+    let mut fields: HashMap<String, String> = HashMap::new();
+    BaggagePropagator::new().inject_context(&cx, &mut fields);
+    let layer = contextvars_tower::RequestContextLayer::new().accept(&TENANT);
+    layer.extract(&fields).run(|| {
+        assert_eq!(TENANT.get(), "acme corp/eu=1,x;y");
+        assert_eq!(BAGGAGE.get().get("other"), Some("z"));
+    });
+}

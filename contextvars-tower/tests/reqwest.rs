@@ -241,3 +241,31 @@ async fn headers_set_by_the_caller_win() {
     .await
     .expect("test hung");
 }
+
+static SHARD: ContextVar<u32> = ContextVar::builder("shard").propagate().build();
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_propagated_variable_reaches_the_server_typed() {
+    let app = Router::new()
+        .route("/", get(|| async { format!("{:?}", SHARD.get_opt()) }))
+        .layer(RequestContextLayer::new().accept(&SHARD));
+    let url = format!("http://{}/", serve(app).await);
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(PropagateMiddleware::new())
+        .build();
+    let mut tasks = tokio::task::JoinSet::new();
+    for shard in 0..32u32 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(contextvars_tokio::root(async move {
+            SHARD.set(shard);
+            let body = client.get(&url).send().await.unwrap().text().await.unwrap();
+            (shard, body)
+        }));
+    }
+    let replies = tokio::time::timeout(HANG_GUARD, tasks.join_all())
+        .await
+        .unwrap();
+    for (shard, body) in replies {
+        assert_eq!(body, format!("Some({shard})"));
+    }
+}

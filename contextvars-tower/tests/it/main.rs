@@ -12,3 +12,4 @@ mod panicking_handler;
 mod plain_spawn_in_handler;
 mod propagation;
 mod tower_http_interop;
+mod typed_vars;
