@@ -89,9 +89,47 @@
 //! # }
 //! ```
 //!
+//! # Typed variables across calls
+//!
+//! A variable built with
+//! [`propagate`](contextvars::VarBuilder::propagate) travels in the
+//! `baggage` metadata entry, as over HTTP (see
+//! [`contextvars::propagation`]): the interceptor sends it whenever the
+//! caller's context has a value for it, and the server binds it, typed, in
+//! the call's context if its layer accepts the name:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use contextvars::{Context, ContextVar};
+//! use contextvars_tonic::{GrpcContextLayer, PropagateInterceptor};
+//! use contextvars_tower::RequestContextLayer;
+//! use tonic::service::Interceptor;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! static PRIORITY: ContextVar<u8> = ContextVar::builder("priority").propagate().build();
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let metadata = Context::new().run(|| {
+//!     PRIORITY.set(3);
+//!     PropagateInterceptor::new().call(tonic::Request::new(())).unwrap().metadata().clone()
+//! });
+//! assert_eq!(metadata.get("baggage").unwrap(), "priority=3");
+//!
+//! let layer = GrpcContextLayer::with_settings(RequestContextLayer::new().accept(&PRIORITY));
+//! let callee = layer.layer(service_fn(|_req: http::Request<()>| async {
+//!     Ok::<_, Infallible>(http::Response::new(PRIORITY.get()))
+//! }));
+//! let mut request = http::Request::new(());
+//! *request.headers_mut() = metadata.into_headers();
+//! assert_eq!(callee.oneshot(request).await.unwrap().into_body().into_inner(), 3);
+//! # }
+//! ```
+//!
 //! `tests/grpc.rs` runs a real tonic server and client on 127.0.0.1:
-//! unary, server-streaming and client-streaming calls, concurrent calls, and
-//! hostile metadata.
+//! unary, server-streaming and client-streaming calls, concurrent calls,
+//! hostile metadata, and typed variables (concurrent, hostile, as Python's
+//! OpenTelemetry SDK encodes them).
 //!
 //! # Limitations
 //!

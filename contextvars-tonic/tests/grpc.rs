@@ -66,11 +66,21 @@ struct Seen {
     text: String,
     #[prost(uint32, tag = "8")]
     index: u32,
+    /// The typed, propagated `REGION` (empty if unset).
+    #[prost(string, tag = "9")]
+    region: String,
+    /// The typed, propagated `WEIGHT` (`-` if unset).
+    #[prost(string, tag = "10")]
+    weight: String,
 }
 
 /// Set by the methods, to check that sets stay in their call and reach the
 /// response stream.
 static SCRATCH: ContextVar<String> = ContextVar::new("scratch");
+
+/// Typed variables that travel from client to server, when accepted.
+static REGION: ContextVar<String> = ContextVar::builder("region").propagate().build();
+static WEIGHT: ContextVar<u32> = ContextVar::builder("weight").propagate().build();
 
 fn seen(text: String, index: u32) -> Seen {
     let trace = TRACE.get();
@@ -85,6 +95,10 @@ fn seen(text: String, index: u32) -> Seen {
         scratch: SCRATCH.get_opt().unwrap_or_default(),
         text,
         index,
+        region: REGION.get_opt().unwrap_or_default(),
+        weight: WEIGHT
+            .get_opt()
+            .map_or_else(|| "-".to_owned(), |w| w.to_string()),
     }
 }
 
@@ -669,4 +683,152 @@ async fn oversized_metadata_is_not_read() {
     )
     .await;
     assert_eq!(seen.request_id, "req-small");
+}
+
+// === typed variables that travel ===
+
+fn typed_layer(drops: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>) -> GrpcContextLayer {
+    let mut layer = RequestContextLayer::new().accept(&REGION).accept(&WEIGHT);
+    if let Some(drops) = drops {
+        layer = layer.on_dropped(move |d| drops.lock().unwrap().push(d.to_string()));
+    }
+    GrpcContextLayer::with_settings(layer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_variables_cross_unary_and_streaming_calls() {
+    let addr = start(typed_layer(None)).await;
+    let mut client = propagating(channel(addr).await);
+    let (unary, stream) = async {
+        REGION.set("eu west/1=a,b;c".to_owned());
+        WEIGHT.set(5);
+        let unary = client.unary(Request::new(ask("u", 0))).await.unwrap();
+        let stream = client
+            .server_stream(Request::new(ask("s", 3)))
+            .await
+            .unwrap();
+        let stream: Vec<Seen> = stream.into_inner().map(Result::unwrap).collect().await;
+        (unary.into_inner(), stream)
+    }
+    .with_context(Context::new())
+    .await;
+    assert_eq!(unary.region, "eu west/1=a,b;c");
+    assert_eq!(unary.weight, "5");
+    // Sent as baggage members, next to the plain ones.
+    assert_eq!(unary.baggage, "region=eu%20west/1%3Da%2Cb%3Bc,weight=5");
+    assert_eq!(stream.len(), 3);
+    for seen in stream {
+        assert_eq!(seen.region, "eu west/1=a,b;c");
+        assert_eq!(seen.weight, "5");
+    }
+    // Not accepted: the variables stay unset, the members plain baggage.
+    let addr = start(GrpcContextLayer::new()).await;
+    let mut client = propagating(channel(addr).await);
+    let seen = async {
+        REGION.set("eu".to_owned());
+        client
+            .unary(Request::new(ask("u", 0)))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+    .with_context(Context::new())
+    .await;
+    assert_eq!(
+        (seen.region.as_str(), seen.baggage.as_str()),
+        ("", "region=eu")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_each_read_their_own_typed_values() {
+    const CALLS: u32 = 200;
+    let addr = start(typed_layer(None)).await;
+    let channel = channel(addr).await;
+    let mut calls = Vec::new();
+    for i in 0..CALLS {
+        let mut client = propagating(channel.clone());
+        calls.push(contextvars_tokio::spawn(
+            async move {
+                REGION.set(format!("region {i}"));
+                WEIGHT.set(i);
+                let messages = if i % 2 == 0 {
+                    vec![client
+                        .unary(Request::new(ask("u", i)))
+                        .await
+                        .unwrap()
+                        .into_inner()]
+                } else {
+                    let response = client
+                        .server_stream(Request::new(ask("s", 2)))
+                        .await
+                        .unwrap();
+                    response
+                        .into_inner()
+                        .map(Result::unwrap)
+                        .collect::<Vec<_>>()
+                        .await
+                };
+                (i, messages)
+            }
+            .with_context(Context::new()),
+        ));
+    }
+    let mut checked = 0;
+    for call in calls {
+        let (i, messages) = call.await.unwrap();
+        for seen in messages {
+            assert_eq!(seen.region, format!("region {i}"), "cross-talk");
+            assert_eq!(seen.weight, i.to_string(), "cross-talk");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, CALLS / 2 + CALLS / 2 * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_typed_values_in_metadata_set_nothing() {
+    let drops = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = start(typed_layer(Some(drops.clone()))).await;
+    let long = format!("region={}", "r".repeat(257));
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "weight=-1,region=ok",
+            "ok",
+            "-",
+            "context variable `weight`: value dropped: the value does not parse",
+        ),
+        (
+            "weight=99999999999",
+            "",
+            "-",
+            "context variable `weight`: value dropped: the value does not parse",
+        ),
+        (
+            &long,
+            "",
+            "-",
+            "context variable `region`: value dropped: the value is too long",
+        ),
+        (
+            "region=a,weight=1,region=b",
+            "",
+            "1",
+            "context variable `region`: value dropped: the name appears more than once",
+        ),
+        // Python's OpenTelemetry SDK: `quote_plus` encoding, a property
+        // added upstream.
+        ("region=eu%2Fwest%3D1;ttl=60,weight=7", "eu/west=1", "7", ""),
+        // Not accepted here: plain baggage only.
+        ("scratch=injected,request_id=r", "", "-", ""),
+    ];
+    for (baggage, region, weight, dropped) in cases {
+        drops.lock().unwrap().clear();
+        let seen = call_with(addr, &[("baggage", baggage.as_bytes())], &[]).await;
+        assert_eq!(seen.region, region, "{baggage}");
+        assert_eq!(seen.weight, weight, "{baggage}");
+        assert_eq!(seen.scratch, "unary h", "{baggage}");
+        let got = drops.lock().unwrap().join("; ");
+        assert_eq!(got, dropped, "{baggage}");
+    }
 }
