@@ -12,7 +12,7 @@
 //! ```text
 //! service Backend { rpc Work (WorkRequest) returns (WorkReply); }
 //! message WorkRequest { uint64 order = 1; }
-//! message WorkReply { string request_id = 1; string trace_id = 2; string parent_span_id = 3; }
+//! message WorkReply { string request_id = 1; string trace_id = 2; string parent_span_id = 3; string tenant = 4; }
 //! ```
 //!
 //! so that building the demo needs no `protoc`.
@@ -36,7 +36,7 @@ use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 use tracing::info;
 
-use crate::{Backend, BackendReply, Fault, Received, INJECTED_TIMEOUT};
+use crate::{backend_layer, Backend, BackendReply, Fault, Received, INJECTED_TIMEOUT, TENANT};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct WorkRequest {
@@ -53,6 +53,9 @@ struct WorkReply {
     /// Empty when the call's trace had no parent.
     #[prost(string, tag = "3")]
     parent_span_id: String,
+    /// The tenant the call carried; empty if none.
+    #[prost(string, tag = "4")]
+    tenant: String,
 }
 
 const WORK: &str = "/demo.Backend/Work";
@@ -122,13 +125,14 @@ async fn work(
         parent_span_id: trace
             .parent_span_id()
             .map_or_else(String::new, |id| id.to_string()),
+        tenant: TENANT.get_opt().map_or_else(String::new, |t| t.to_string()),
     }))
 }
 
 /// Serves `demo.Backend` on `listener`, every call in a context of its own.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<Backend>) -> Result<(), String> {
     Server::builder()
-        .layer(GrpcContextLayer::new())
+        .layer(GrpcContextLayer::with_settings(backend_layer()))
         .add_service(BackendService { state })
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
@@ -173,6 +177,7 @@ impl BackendClient {
             trace_id: reply.trace_id,
             parent_span_id: Some(reply.parent_span_id).filter(|id| !id.is_empty()),
             via: "grpc".to_owned(),
+            tenant: Some(reply.tenant).filter(|t| !t.is_empty()),
         })
     }
 }

@@ -20,6 +20,11 @@
 //! `RequestContextLayer` outside everything the app does), and every log
 //! line gets them from `contextvars_tracing::ContextFormat`.
 //!
+//! The frontend also sets a typed variable of its own, [`TENANT`], built
+//! with `propagate()`: the propagating clients send it in `baggage`, and the
+//! backend, which accepts it over HTTP and gRPC alike, reads it back typed
+//! and returns it, checked for every order.
+//!
 //! The last line of a run is `requests=N ok=N cross_talk=0 missing=0` with
 //! the real counts; the process exits with a failure status when a count is
 //! wrong.
@@ -35,7 +40,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use contextvars_tower::{PropagateLayer, PropagateService, REQUEST_ID, TRACE};
+use contextvars::ContextVar;
+use contextvars_tower::{PropagateLayer, PropagateService, RequestContextLayer, REQUEST_ID, TRACE};
 use contextvars_tracing::{ContextFields, ContextFormat};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -55,6 +61,47 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 const STEPS: [&str; 6] = [
     "received", "nested", "subtask", "blocking", "done", "backend",
 ];
+
+/// The tenant an order is placed for: a typed value that travels from the
+/// frontend to the backend (`Display` and `FromStr` are its codec).
+static TENANT: ContextVar<Tenant> = ContextVar::builder("tenant").propagate().build();
+
+/// A tenant: `shop <n>/<region>`, 1 to 64 bytes of letters, digits, spaces
+/// and `/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tenant(String);
+
+impl Tenant {
+    /// The tenant of an order: one per order, so that a value from another
+    /// request shows.
+    fn of(order: u64) -> Tenant {
+        let region = ["eu", "us", "ap"][(order % 3) as usize];
+        Tenant(format!("shop {order}/{region}"))
+    }
+}
+
+impl std::fmt::Display for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Tenant {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Tenant, Self::Err> {
+        let valid = |b: u8| b.is_ascii_alphanumeric() || b == b' ' || b == b'/';
+        if s.is_empty() || s.len() > 64 || !s.bytes().all(valid) {
+            return Err("not a tenant");
+        }
+        Ok(Tenant(s.to_owned()))
+    }
+}
+
+/// What the backend accepts from incoming baggage, over HTTP and gRPC.
+fn backend_layer() -> RequestContextLayer {
+    RequestContextLayer::new().accept(&TENANT)
+}
 
 // ===== command line =====
 
@@ -226,6 +273,8 @@ struct BackendReply {
     parent_span_id: Option<String>,
     /// `http` or `grpc`: how the frontend called the backend.
     via: String,
+    /// The [`TENANT`] the backend read, typed, from the call's baggage.
+    tenant: Option<String>,
 }
 
 /// Whether the frontend calls the backend over gRPC for this order (one
@@ -264,6 +313,8 @@ async fn order(
     Path(order): Path<u64>,
 ) -> Result<Json<OrderReply>, (StatusCode, String)> {
     info!(order, step = "received", "order received");
+    // Sent to the backend with every call below, read there typed.
+    TENANT.set(Tenant::of(order));
     let price = price_of(order).await;
 
     // asyncio.create_task: the subtask starts with a copy of this context.
@@ -415,6 +466,7 @@ async fn work(
         trace_id: trace.trace_id().to_string(),
         parent_span_id: trace.parent_span_id().map(|s| s.to_string()),
         via: "http".to_owned(),
+        tenant: TENANT.get_opt().map(|t| t.to_string()),
     })
 }
 
@@ -452,9 +504,10 @@ async fn start_services(frontend_port: u16, faults: bool) -> std::io::Result<Ser
         .route("/work/{order}", post(work))
         .route("/echo", post(echo))
         .with_state(state.clone());
-    // Every request in a context of its own, outside everything the app does.
+    // Every request in a context of its own, outside everything the app
+    // does, with the tenant the caller sent.
     contextvars_tokio::spawn(async move {
-        contextvars_tower::serve(backend_listener, backend_app).await
+        contextvars_tower::serve_with(backend_listener, backend_app, backend_layer()).await
     });
     // The same backend over gRPC, every call in a context of its own.
     let grpc_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -725,6 +778,11 @@ fn check_order(
     let via = if over_grpc(order) { "grpc" } else { "http" };
     expect("backend called over", &reply.backend.via, via);
     expect("backend trace", &reply.backend.trace_id, trace_id);
+    // The typed variable the frontend set, read by the backend.
+    match reply.backend.tenant.as_deref() {
+        Some(tenant) => expect("backend tenant", tenant, &Tenant::of(order).to_string()),
+        None => tally.missing(format!("order {order}: the backend read no tenant")),
+    }
 
     // The headers the backend received from the propagating client.
     match received {
@@ -934,6 +992,21 @@ async fn run_load(options: &Options) -> ExitCode {
         received.len(),
         over("http"),
         over("grpc")
+    );
+    let tenant_read = |via: &str| {
+        outcomes
+            .iter()
+            .filter_map(|o| o.reply.as_ref().map(|r| (o.order, &r.backend)))
+            .filter(|(order, b)| {
+                b.via == via && b.tenant.as_deref() == Some(&*Tenant::of(*order).to_string())
+            })
+            .count()
+    };
+    println!(
+        "typed variable TENANT (propagate): set by the frontend, read back by the backend for \
+         {} orders over HTTP and {} over gRPC",
+        tenant_read("http"),
+        tenant_read("grpc")
     );
     let kinds = |f: fn(&Sent) -> bool| outcomes.iter().filter(|o| f(&o.sent)).count();
     println!(
