@@ -88,7 +88,15 @@ impl GrpcContextLayer {
     }
 
     /// A layer with the settings of `layer`: the request id's metadata key,
-    /// echo, sampling of new traces, size limit, extensions.
+    /// echo, sampling of new traces, size limit, extensions, and the
+    /// request-id policy (whose ids to trust, the id generator, the reject
+    /// hook).
+    ///
+    /// A [`TrustPolicy::peers`](contextvars_tower::TrustPolicy::peers)
+    /// policy needs the caller's address: tonic's server puts it into every
+    /// request as `TcpConnectInfo` (with its `transport` feature), which
+    /// [`peer_addr_from`](contextvars_tower::TrustPolicy::peer_addr_from)
+    /// names (second example).
     ///
     /// # Examples
     ///
@@ -101,6 +109,29 @@ impl GrpcContextLayer {
     ///     RequestContextLayer::new()
     ///         .request_id_header(HeaderName::from_static("x-correlation-id"))
     ///         .max_header_bytes(8 * 1024),
+    /// );
+    /// # drop(layer);
+    /// ```
+    ///
+    /// Request ids taken only from callers in `10.0.0.0/8`, rejections
+    /// logged:
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use contextvars_tonic::GrpcContextLayer;
+    /// use contextvars_tower::{RequestContextLayer, TrustPolicy};
+    /// use tonic::transport::server::TcpConnectInfo;
+    ///
+    /// fn peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+    ///     extensions.get::<TcpConnectInfo>()?.remote_addr()
+    /// }
+    ///
+    /// let layer = GrpcContextLayer::with_settings(
+    ///     RequestContextLayer::new()
+    ///         .trust_incoming_ids(
+    ///             TrustPolicy::peers(["10.0.0.0/8".parse().unwrap()]).peer_addr_from(peer),
+    ///         )
+    ///         .on_reject(|rejection| eprintln!("{rejection}")),
     /// );
     /// # drop(layer);
     /// ```

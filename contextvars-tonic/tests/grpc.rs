@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ use contextvars::{Context, ContextVar, FutureExt};
 use contextvars_tonic::{GrpcContextLayer, PropagateInterceptor};
 use contextvars_tower::w3c::Baggage;
 use contextvars_tower::{
-    PropagateLayer, RequestContextLayer, RequestId, TraceContext, BAGGAGE, REQUEST_ID, TRACE,
+    IncomingField, PropagateLayer, RejectReason, RequestContextLayer, RequestId, TraceContext,
+    TrustPolicy, BAGGAGE, REQUEST_ID, TRACE,
 };
 use http::uri::PathAndQuery;
 use tokio::net::TcpListener;
@@ -831,4 +833,49 @@ async fn hostile_typed_values_in_metadata_set_nothing() {
         let got = drops.lock().unwrap().join("; ");
         assert_eq!(got, dropped, "{baggage}");
     }
+}
+
+/// The peer address tonic's server puts into every request.
+fn tonic_peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<tonic::transport::server::TcpConnectInfo>()?
+        .remote_addr()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_id_policy_applies_to_metadata() {
+    // The client connects from 127.0.0.1: trusted when that is a trusted
+    // peer.
+    let trusting = GrpcContextLayer::with_settings(RequestContextLayer::new().trust_incoming_ids(
+        TrustPolicy::peers(["127.0.0.1".parse().unwrap()]).peer_addr_from(tonic_peer),
+    ));
+    let addr = start(trusting).await;
+    let seen = call_with(addr, &[("x-request-id", b"via-lb")], &[]).await;
+    assert_eq!(seen.request_id, "via-lb");
+
+    // Not a trusted peer: a new id, from the layer's generator; the trace
+    // continues, and the hook is told why the id was not taken.
+    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let sink = rejected.clone();
+    let untrusting = GrpcContextLayer::with_settings(
+        RequestContextLayer::new()
+            .trust_incoming_ids(
+                TrustPolicy::peers(["192.0.2.0/24".parse().unwrap()]).peer_addr_from(tonic_peer),
+            )
+            .make_request_id(|| RequestId::new("grpc-new").unwrap())
+            .on_reject(move |rejection| sink.lock().unwrap().push(*rejection)),
+    );
+    let addr = start(untrusting).await;
+    let seen = call_with(
+        addr,
+        &[("x-request-id", b"spoofed"), ("traceparent", TP.as_bytes())],
+        &[],
+    )
+    .await;
+    assert_eq!(seen.request_id, "grpc-new");
+    assert_eq!(seen.trace_id, TRACE_ID);
+    let rejected = rejected.lock().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].field(), IncomingField::RequestId);
+    assert_eq!(rejected[0].reason(), RejectReason::Untrusted);
 }

@@ -6,9 +6,10 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::carrier::Extractor;
-use crate::request_id::RequestId;
+use crate::policy::{IncomingField, MakeRequestId, RejectReason, Rejections};
+use crate::request_id::{InvalidRequestId, RequestId};
 use crate::trace::TraceContext;
-use crate::w3c::{Baggage, TraceFlags, TraceParent, TraceState};
+use crate::w3c::{Baggage, BaggageError, TraceFlags, TraceParent, TraceState};
 
 pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -45,7 +46,7 @@ pub(crate) trait Source<'a>: Copy {
     /// A value as text, if it is visible ASCII (spaces and tabs allowed).
     fn to_str(value: Self::Value) -> Option<&'a str>;
     /// A value as a request id, if valid.
-    fn request_id(value: Self::Value) -> Option<RequestId>;
+    fn request_id(value: Self::Value) -> Result<RequestId, InvalidRequestId>;
 }
 
 impl<'a> Source<'a> for &'a HeaderMap {
@@ -61,8 +62,8 @@ impl<'a> Source<'a> for &'a HeaderMap {
         value.to_str().ok()
     }
 
-    fn request_id(value: &'a HeaderValue) -> Option<RequestId> {
-        RequestId::from_header_value(value).ok()
+    fn request_id(value: &'a HeaderValue) -> Result<RequestId, InvalidRequestId> {
+        RequestId::from_header_value(value)
     }
 }
 
@@ -97,8 +98,8 @@ impl<'a, E: Extractor + ?Sized> Source<'a> for Fields<'a, E> {
         }
     }
 
-    fn request_id(value: &'a [u8]) -> Option<RequestId> {
-        RequestId::from_bytes(value).ok()
+    fn request_id(value: &'a [u8]) -> Result<RequestId, InvalidRequestId> {
+        RequestId::from_bytes(value)
     }
 }
 
@@ -120,14 +121,6 @@ impl<V: Copy> Seen<V> {
             Seen::Absent => Seen::One(value),
             _ => Seen::Many,
         };
-    }
-
-    /// The only field; `None` if absent or repeated.
-    fn single(self) -> Option<V> {
-        match self {
-            Seen::One(value) => Some(value),
-            _ => None,
-        }
     }
 }
 
@@ -224,9 +217,19 @@ fn trim_ows(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-/// A valid `traceparent`: exactly one field, optional whitespace stripped.
-fn traceparent<'a, S: Source<'a>>(value: Option<S::Value>) -> Option<TraceParent> {
-    trim_ows(S::to_str(value?)?).parse().ok()
+/// The `traceparent` of a request: exactly one field, optional whitespace
+/// stripped, valid.
+fn traceparent<'a, S: Source<'a>>(seen: Seen<S::Value>) -> Result<TraceParent, RejectReason> {
+    let value = match seen {
+        Seen::One(value) => value,
+        Seen::Many => return Err(RejectReason::Repeated),
+        // Not reported: there is nothing to reject.
+        Seen::Absent => return Err(RejectReason::NoTraceParent),
+    };
+    let text = S::to_str(value).ok_or(RejectReason::NotText)?;
+    trim_ows(text)
+        .parse()
+        .map_err(RejectReason::InvalidTraceParent)
 }
 
 /// A list-valued field's values as one list (RFC 9110, section 5.3): the
@@ -276,14 +279,18 @@ fn combined<'a, S: Source<'a>>(
 }
 
 /// A valid `tracestate`, its fields combined in order; empty if any part is
-/// invalid.
-fn tracestate<'a, S: Source<'a>>(source: S, seen: Seen<S::Value>) -> TraceState {
+/// invalid (with the reason).
+fn tracestate<'a, S: Source<'a>>(
+    source: S,
+    seen: Seen<S::Value>,
+) -> Result<TraceState, RejectReason> {
     if let Seen::Absent = seen {
-        return TraceState::default();
+        return Ok(TraceState::default());
     }
     combined(source, "tracestate", seen, false)
-        .and_then(|list| list.parse().ok())
-        .unwrap_or_default()
+        .ok_or(RejectReason::NotText)?
+        .parse()
+        .map_err(RejectReason::InvalidTraceState)
 }
 
 /// The `baggage` fields, parsed leniently one by one, under one set of
@@ -296,46 +303,178 @@ fn baggage<'a, S: Source<'a>>(source: S, seen: Seen<S::Value>) -> Baggage {
         .map_or_else(Baggage::new, |list| Baggage::parse_lossy(&list))
 }
 
+/// Why `baggage` (read from these fields) has fewer members than the
+/// fields hold, if it has: the first field that is not text, else the first
+/// malformed member, else the limits. Another pass over the fields, made
+/// only for a reject hook.
+fn baggage_dropped<'a, S: Source<'a>>(source: S, baggage: &Baggage) -> Option<RejectReason> {
+    let mut valid = 0usize;
+    let fields = source
+        .fields()
+        .filter(|&(field, _)| name_is::<S>(field, "baggage"));
+    for (_, value) in fields {
+        let text = S::to_str(value).ok_or(RejectReason::NotText);
+        let text = match text {
+            Ok(text) => text,
+            Err(reason) => return Some(reason),
+        };
+        for member in text.split(',').filter(|m| !trim_ows(m).is_empty()) {
+            if let Err(err) = member.parse::<Baggage>() {
+                return Some(RejectReason::BaggageMembersDropped(err));
+            }
+            valid += 1;
+        }
+    }
+    (valid > baggage.len()).then(|| {
+        RejectReason::BaggageMembersDropped(if baggage.len() >= Baggage::MAX_MEMBERS {
+            BaggageError::TooManyMembers
+        } else {
+            BaggageError::TooLarge
+        })
+    })
+}
+
+/// Where [`extract`] records the fields it rejects.
+pub(crate) trait Report {
+    /// Whether rejections are looked for: if not, [`push`](Report::push)
+    /// does nothing, and what only a report needs is not done.
+    const ON: bool;
+    /// Records a rejection.
+    fn push(&mut self, field: IncomingField, reason: RejectReason);
+}
+
+/// Rejections not looked for: the layer's path without a reject hook.
+pub(crate) struct NoReport;
+
+impl Report for NoReport {
+    const ON: bool = false;
+
+    #[inline(always)]
+    fn push(&mut self, _: IncomingField, _: RejectReason) {}
+}
+
+impl Report for Rejections {
+    const ON: bool = true;
+
+    fn push(&mut self, field: IncomingField, reason: RejectReason) {
+        Rejections::push(self, field, reason);
+    }
+}
+
+/// Where a request's id may come from, and how a new one is made.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdPolicy<'a> {
+    /// Whether the request's own ids (request id header, `traceparent`) may
+    /// be its request id ([`TrustPolicy`](crate::TrustPolicy)).
+    pub(crate) untrusted: bool,
+    /// The generator; `None` for UUIDv7s.
+    pub(crate) make_id: Option<&'a dyn MakeRequestId>,
+}
+
+impl IdPolicy<'_> {
+    fn new_id(&self) -> RequestId {
+        match self.make_id {
+            Some(make_id) => make_id.make_request_id(),
+            None => RequestId::new_v7(),
+        }
+    }
+}
+
 /// Reads the request id, trace context and baggage of a request (or of any
 /// carrier), in one pass over its fields.
 ///
 /// * size: if the fields add up to more than `max_header_bytes` (name +
 ///   value + 32 per field), none is read: the values are those of a request
 ///   without headers, and `too_large` is set.
-/// * request id: the only `request_id_name` field if it is a valid
-///   [`RequestId`]; else the trace id of a valid `traceparent`; else a new
-///   UUIDv7.
+/// * request id: if `ids` trusts the request, the only `request_id_name`
+///   field if it is a valid [`RequestId`], else the trace id of a valid
+///   `traceparent`; else (or if not trusted) a new id from `ids`.
 /// * trace: continues a valid `traceparent` (with a valid `tracestate`, if
 ///   any), else starts a new trace with `new_trace_flags`.
 /// * baggage: every valid member, up to the limits.
 ///
+/// Every field rejected (or partly dropped) is pushed to `report`, with the
+/// reason; with [`NoReport`] nothing is looked for, at no cost.
+///
 /// `request_id_name` is lowercase.
-pub(crate) fn extract<'a, S: Source<'a>>(
+pub(crate) fn extract<'a, S: Source<'a>, R: Report>(
     source: S,
     request_id_name: &str,
     new_trace_flags: TraceFlags,
     max_header_bytes: usize,
+    ids: IdPolicy<'_>,
+    report: &mut R,
 ) -> Incoming {
     let found = scan(source, request_id_name, max_header_bytes);
     let too_large = found.is_none();
+    if too_large {
+        report.push(IncomingField::HeaderList, RejectReason::HeaderListTooLarge);
+    }
     let found = found.unwrap_or_default();
-    let parent = traceparent::<S>(found.traceparent.single());
+    let parent = traceparent::<S>(found.traceparent);
     let trace = match &parent {
         // "If the vendor failed to parse traceparent, it MUST NOT attempt to
         // parse tracestate."
-        Some(parent) => TraceContext::from_parent(parent, tracestate(source, found.tracestate)),
-        None => TraceContext::new_root().with_flags(new_trace_flags),
+        Ok(parent) => {
+            let state = tracestate(source, found.tracestate).unwrap_or_else(|reason| {
+                report.push(IncomingField::TraceState, reason);
+                TraceState::default()
+            });
+            TraceContext::from_parent(parent, state)
+        }
+        Err(reason) => {
+            if !matches!(found.traceparent, Seen::Absent) {
+                report.push(IncomingField::TraceParent, *reason);
+            }
+            if !matches!(found.tracestate, Seen::Absent) {
+                report.push(IncomingField::TraceState, RejectReason::NoTraceParent);
+            }
+            TraceContext::new_root().with_flags(new_trace_flags)
+        }
     };
-    let from_header = found.request_id.single().and_then(S::request_id);
+    let from_header = if ids.untrusted {
+        if !matches!(found.request_id, Seen::Absent) {
+            report.push(IncomingField::RequestId, RejectReason::Untrusted);
+        }
+        None
+    } else {
+        match found.request_id {
+            Seen::One(value) => match S::request_id(value) {
+                Ok(id) => Some(id),
+                Err(err) => {
+                    report.push(
+                        IncomingField::RequestId,
+                        RejectReason::InvalidRequestId(err),
+                    );
+                    None
+                }
+            },
+            Seen::Many => {
+                report.push(IncomingField::RequestId, RejectReason::Repeated);
+                None
+            }
+            Seen::Absent => None,
+        }
+    };
     let request_id_from_header = from_header.is_some();
-    let request_id = from_header
-        .or_else(|| parent.map(|p| RequestId::from(p.trace_id())))
-        .unwrap_or_else(RequestId::new_v7);
+    let request_id = match from_header {
+        Some(id) => id,
+        None => match &parent {
+            Ok(parent) if !ids.untrusted => RequestId::from(parent.trace_id()),
+            _ => ids.new_id(),
+        },
+    };
+    let baggage = baggage(source, found.baggage);
+    if R::ON && !matches!(found.baggage, Seen::Absent) {
+        if let Some(reason) = baggage_dropped(source, &baggage) {
+            report.push(IncomingField::Baggage, reason);
+        }
+    }
     Incoming {
         request_id,
         request_id_from_header,
         trace,
-        baggage: baggage(source, found.baggage),
+        baggage,
         too_large,
     }
 }
@@ -363,11 +502,21 @@ mod tests {
             X_REQUEST_ID.as_str(),
             TraceFlags::SAMPLED,
             usize::MAX,
+            IdPolicy::default(),
+            &mut NoReport,
         )
     }
 
     fn exceeds(map: &HeaderMap, limit: usize) -> bool {
-        extract(map, X_REQUEST_ID.as_str(), TraceFlags::SAMPLED, limit).too_large
+        extract(
+            map,
+            X_REQUEST_ID.as_str(),
+            TraceFlags::SAMPLED,
+            limit,
+            IdPolicy::default(),
+            &mut NoReport,
+        )
+        .too_large
     }
 
     #[test]

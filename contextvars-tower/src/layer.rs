@@ -10,12 +10,13 @@ use http::HeaderName;
 use tower_layer::Layer;
 
 use crate::carrier::Extractor;
-use crate::headers::{self, Fields, X_REQUEST_ID};
-use crate::service::{request_context, RequestContextService};
+use crate::headers::{self, Fields, IdPolicy, Incoming, NoReport, Report, Source, X_REQUEST_ID};
+use crate::policy::{MakeRequestId, RejectHook, Rejection, Rejections, TrustPolicy};
+use crate::service::{report_rejections, request_context, RequestContextService};
 use crate::w3c::TraceFlags;
 
 /// Settings shared by a [`RequestContextLayer`] and its services.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct ServerConfig {
     pub(crate) request_id_header: HeaderName,
     pub(crate) echo_request_id: bool,
@@ -26,6 +27,11 @@ pub(crate) struct ServerConfig {
     /// The propagated variables incoming baggage may set.
     pub(crate) accepted: AllowList,
     pub(crate) on_dropped: Option<DropHook>,
+    pub(crate) trust: TrustPolicy,
+    /// `None`: UUIDv7s, with no indirect call.
+    pub(crate) make_id: Option<Arc<dyn MakeRequestId>>,
+    /// `None`: rejections are not looked for (no extra pass).
+    pub(crate) on_reject: Option<RejectHook>,
 }
 
 /// A callback for the values of propagated variables that are dropped.
@@ -35,6 +41,73 @@ pub(crate) struct DropHook(pub(crate) Arc<dyn Fn(&Dropped) + Send + Sync>);
 impl fmt::Debug for DropHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DropHook")
+    }
+}
+
+impl ServerConfig {
+    /// The id policy for a request whose ids `trusted` says whether to take.
+    pub(crate) fn ids(&self, trusted: bool) -> IdPolicy<'_> {
+        IdPolicy {
+            untrusted: !trusted,
+            make_id: self.make_id.as_deref(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a request's (or a carrier's) fields with these settings. The
+    /// rejections are looked for only if there is a hook to report them to,
+    /// and then stored in `rejections`.
+    #[inline]
+    pub(crate) fn read<'a, S: Source<'a>>(
+        &self,
+        source: S,
+        trusted: bool,
+        rejections: &mut Option<Rejections>,
+    ) -> Incoming {
+        #[inline(always)]
+        fn read<'a, S: Source<'a>, R: Report>(
+            config: &ServerConfig,
+            source: S,
+            trusted: bool,
+            report: &mut R,
+        ) -> Incoming {
+            headers::extract(
+                source,
+                config.request_id_header.as_str(),
+                config.new_trace_flags,
+                config.max_header_bytes,
+                config.ids(trusted),
+                report,
+            )
+        }
+        match self.on_reject {
+            None => read(self, source, trusted, &mut NoReport),
+            Some(_) => read(
+                self,
+                source,
+                trusted,
+                rejections.insert(Rejections::default()),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("request_id_header", &self.request_id_header)
+            .field("echo_request_id", &self.echo_request_id)
+            .field("new_trace_flags", &self.new_trace_flags)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("trace_extensions", &self.trace_extensions)
+            .field("response_extension", &self.response_extension)
+            .field("accepted", &self.accepted)
+            .field("on_dropped", &self.on_dropped)
+            .field("trust", &self.trust)
+            .field("make_id", &self.make_id.as_ref().map(|_| "custom"))
+            .field("on_reject", &self.on_reject.as_ref().map(|_| "set"))
+            .finish()
     }
 }
 
@@ -49,6 +122,9 @@ impl Default for ServerConfig {
             response_extension: false,
             accepted: AllowList::new(),
             on_dropped: None,
+            trust: TrustPolicy::all(),
+            make_id: None,
+            on_reject: None,
         }
     }
 }
@@ -493,6 +569,144 @@ impl RequestContextLayer {
 }
 
 impl RequestContextLayer {
+    /// Makes the ids of requests that run with a new one with `make_id`
+    /// instead of [`RequestId::new_v7`](crate::RequestId::new_v7) (the
+    /// default): a UUIDv4, a ULID-like id, an id from a counter, … See
+    /// [`MakeRequestId`] for examples.
+    ///
+    /// A request runs with a new id when it has no request id header, when
+    /// its id is rejected (invalid, repeated, or
+    /// [not trusted](RequestContextLayer::trust_incoming_ids)) and no
+    /// trusted `traceparent` supplies one; `make_id` is called once for each
+    /// such request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use contextvars_tower::{RequestContextLayer, RequestId, REQUEST_ID};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// static NEXT: AtomicU64 = AtomicU64::new(1);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = RequestContextLayer::new().make_request_id(|| {
+    ///     RequestId::new(&format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed))).unwrap()
+    /// });
+    /// let svc = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(REQUEST_ID.get().to_string()))
+    /// }));
+    /// let res = svc.oneshot(http::Request::new(())).await.unwrap();
+    /// assert_eq!(res.headers()["x-request-id"], "req-1");
+    /// # }
+    /// ```
+    pub fn make_request_id(mut self, make_id: impl MakeRequestId) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).make_id = Some(Arc::new(make_id));
+        self
+    }
+
+    /// Whose request ids to take: from every request
+    /// ([`TrustPolicy::all`], the default), from none
+    /// ([`TrustPolicy::nothing`]: every request gets a new id), only from
+    /// peers in given networks ([`TrustPolicy::peers`]), or only from
+    /// requests that carry a trusted proxy's header
+    /// ([`TrustPolicy::header`]).
+    ///
+    /// The policy covers both sources of an incoming request id: the
+    /// request id header, and the trace id of `traceparent` when that
+    /// header is absent or invalid. A request that is not trusted gets a
+    /// new id (from [`make_request_id`](RequestContextLayer::make_request_id)'s
+    /// generator), which also replaces its request id header. The trace is
+    /// continued from a valid `traceparent` whatever the policy.
+    ///
+    /// # Examples
+    ///
+    /// Trust the ids of the load balancers only, in an axum application
+    /// served with the peer's address:
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use axum::{routing::get, Router};
+    /// use contextvars_tower::{RequestContextExt, RequestContextLayer, TrustPolicy, REQUEST_ID};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let layer = RequestContextLayer::new()
+    ///     .trust_incoming_ids(TrustPolicy::peers(["10.0.0.0/8".parse().unwrap()]));
+    /// let app = Router::new()
+    ///     .route("/", get(|| async { REQUEST_ID.get().to_string() }))
+    ///     .with_request_context_layer(layer);
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+    /// // `ConnectInfo<SocketAddr>` in every request: what `peers` reads.
+    /// let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+    ///     SocketAddr,
+    /// >(app);
+    /// axum::serve(listener, app).await
+    /// # }
+    /// ```
+    pub fn trust_incoming_ids(mut self, policy: TrustPolicy) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).trust = policy;
+        self
+    }
+
+    /// Calls `hook` for every incoming value the layer rejects or partly
+    /// drops: a request id that is invalid, repeated or
+    /// [not trusted](RequestContextLayer::trust_incoming_ids); a
+    /// `traceparent` that is invalid or repeated; a `tracestate` that is
+    /// invalid or has no valid `traceparent`; `baggage` with malformed
+    /// members or over the limits; a header section over
+    /// [`max_header_bytes`](RequestContextLayer::max_header_bytes). The
+    /// [`Rejection`] says which field and why, never what the value was.
+    ///
+    /// The hook runs synchronously in [`call`](tower_service::Service::call),
+    /// **in the request's context**, before the inner service is called:
+    /// [`REQUEST_ID`](crate::REQUEST_ID) is the id the request runs with,
+    /// and a `tracing` event logged there carries the request's values like
+    /// any other. It is called once per rejected field. Keep it short: it
+    /// delays the request.
+    ///
+    /// Without a hook (the default) the layer looks for nothing more than
+    /// it needs: finding why `baggage` members were dropped takes another
+    /// pass over the `baggage` fields, made only when a hook is set.
+    ///
+    /// # Examples
+    ///
+    /// A `tracing` warning per rejection:
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use contextvars_tower::{RequestContextLayer, REQUEST_ID};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = RequestContextLayer::new().on_reject(|rejection| {
+    ///     tracing::warn!(
+    ///         request_id = %REQUEST_ID.get(),
+    ///         field = %rejection.field(),
+    ///         reason = %rejection.reason(),
+    ///         "incoming value rejected",
+    ///     );
+    /// });
+    /// let svc = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// let req = http::Request::builder().header("traceparent", "not a traceparent").body(()).unwrap();
+    /// svc.oneshot(req).await.unwrap();
+    /// # }
+    /// ```
+    pub fn on_reject(
+        mut self,
+        hook: impl Fn(&Rejection) + Send + Sync + 'static,
+    ) -> RequestContextLayer {
+        Arc::make_mut(&mut self.config).on_reject = Some(Arc::new(hook));
+        self
+    }
+}
+
+impl RequestContextLayer {
     /// Reads the context of a message from any carrier (see
     /// [`carrier`](crate::carrier)), with this layer's settings and the same
     /// validation as for an HTTP request's headers, and returns a new
@@ -511,7 +725,11 @@ impl RequestContextLayer {
     /// name (`x-request-id` by default). A carrier whose fields add up to
     /// more than [`max_header_bytes`](RequestContextLayer::max_header_bytes)
     /// is read as if it had none: a new request id, a new trace, no
-    /// baggage.
+    /// baggage. The layer's [id generator](RequestContextLayer::make_request_id)
+    /// makes new ids, its [trust policy](RequestContextLayer::trust_incoming_ids)
+    /// applies (a carrier has no peer address: under
+    /// [`TrustPolicy::peers`] its ids are not taken), and its
+    /// [reject hook](RequestContextLayer::on_reject) runs in the new context.
     ///
     /// # Examples
     ///
@@ -534,18 +752,19 @@ impl RequestContextLayer {
     /// ```
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Context {
         let config = &*self.config;
-        let incoming = headers::extract(
-            Fields(carrier),
-            config.request_id_header.as_str(),
-            config.new_trace_flags,
-            config.max_header_bytes,
-        );
-        request_context(
+        let trusted = config.trust.trusts_all() || config.trust.trusts_fields(carrier);
+        let mut rejections = None;
+        let incoming = config.read(Fields(carrier), trusted, &mut rejections);
+        let mut ctx = request_context(
             config,
             incoming.request_id,
             incoming.trace,
             incoming.baggage,
-        )
+        );
+        if let (Some(hook), Some(rejections)) = (&config.on_reject, &rejections) {
+            report_rejections(&mut ctx, hook, rejections);
+        }
+        ctx
     }
 }
 

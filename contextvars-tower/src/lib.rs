@@ -87,6 +87,12 @@
 //!   values from the `x-request-id`, `traceparent`, `tracestate` and
 //!   `baggage` headers (validated; invalid request ids replaced), and its id
 //!   echoed in the response. [`RequestContextService`] describes every step.
+//! * **Request-id policy:** whose incoming ids to take
+//!   ([`TrustPolicy`]: everyone by default, no one, peers by address, or
+//!   requests marked by a trusted proxy), how new ids are made
+//!   ([`MakeRequestId`]: UUIDv7 by default), and a hook told of every
+//!   incoming value rejected, with the reason and never the value
+//!   ([`RequestContextLayer::on_reject`], [`Rejection`]).
 //! * **Client:** [`PropagateLayer`] / [`PropagateService`] wrap any
 //!   `tower::Service<http::Request<B>>` (hyper-util's legacy `Client`, for
 //!   instance) and write the *current* context into each outbound request:
@@ -472,8 +478,9 @@
 //! | `with var.set(value): return await call_next(request)` (Python 3.14) in a middleware | [`VAR.scope_async(value, next.run(request)).await`](contextvars::ContextVar::scope_async), which works outside the request context too |
 //! | `asgi_correlation_id.correlation_id.get()` | [`REQUEST_ID.get()`](REQUEST_ID) |
 //! | `CorrelationIdMiddleware(header_name=...)` | [`RequestContextLayer::request_id_header`] |
-//! | `validator=is_valid_uuid4` (invalid ids replaced) | [`RequestId`] validation: any 1–128 visible ASCII bytes; invalid ids replaced |
-//! | `generator=lambda: uuid4().hex` | [`RequestId::new_v7`] (or the incoming trace id) |
+//! | `validator=is_valid_uuid4` (invalid ids replaced) | [`RequestId`] validation: any 1–128 visible ASCII bytes; invalid ids replaced; [`on_reject`](RequestContextLayer::on_reject) to hear of it |
+//! | `generator=lambda: uuid4().hex` | [`RequestId::new_v7`] (or the incoming trace id); any other with [`make_request_id`](RequestContextLayer::make_request_id) |
+//! | uvicorn's `--forwarded-allow-ips` (whose headers to believe) | [`trust_incoming_ids`](RequestContextLayer::trust_incoming_ids)`(`[`TrustPolicy::peers`]`(..))` |
 //! | `update_request_header=True` | always: the request header is replaced with the validated id |
 //! | response header set by the middleware | echoed unless [`echo_request_id(false)`](RequestContextLayer::echo_request_id) |
 //! | OpenTelemetry `TraceContextTextMapPropagator().extract(headers)` | done by [`RequestContextLayer`]; [`TraceParent`](w3c::TraceParent), [`TraceState`](w3c::TraceState) |
@@ -558,6 +565,7 @@ mod layer;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;
+mod policy;
 mod propagate;
 mod random;
 mod request_id;
@@ -575,6 +583,9 @@ use contextvars::ContextVar;
 pub use ext::RequestContextExt;
 pub use future::ResponseFuture;
 pub use layer::{HeaderListTooLarge, RequestContextLayer};
+pub use policy::{
+    IncomingField, InvalidIpNetwork, IpNetwork, MakeRequestId, RejectReason, Rejection, TrustPolicy,
+};
 pub use propagate::{PropagateLayer, PropagateService};
 pub use request_id::{InvalidRequestId, RequestId};
 #[cfg(feature = "axum")]

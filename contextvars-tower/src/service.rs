@@ -8,8 +8,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::headers;
 use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
+use crate::policy::{RejectHook, Rejections};
 use crate::request_id::RequestId;
 use crate::trace::TraceContext;
 use crate::w3c::Baggage;
@@ -42,8 +42,13 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///    header (`x-request-id` by default) if it appears exactly once and is a
 ///    valid [`RequestId`](crate::RequestId) (1 to 128 visible ASCII bytes);
 ///    else the trace id (32 hex characters) of a valid `traceparent`; else a
-///    new UUIDv7. The request's header is then **replaced** with that id, so
-///    an invalid incoming value is never seen by inner layers, handlers or
+///    new id, a UUIDv7 unless
+///    [`make_request_id`](RequestContextLayer::make_request_id) says
+///    otherwise. The first two are taken only from requests that
+///    [`trust_incoming_ids`](RequestContextLayer::trust_incoming_ids)'s
+///    policy trusts (by default, every request); others get a new id. The
+///    request's header is then **replaced** with that id, so an invalid or
+///    untrusted incoming value is never seen by inner layers, handlers or
 ///    logs.
 /// 3. **Trace** ([`TRACE`]): a valid `traceparent` (exactly one
 ///    header field, optional whitespace trimmed, see
@@ -74,6 +79,11 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 ///    [`echo_request_id(false)`](RequestContextLayer::echo_request_id).
 ///    `traceparent` is **not** echoed: responses carry no trace headers
 ///    (W3C's `traceresponse` is a draft).
+///
+/// Every incoming value rejected or partly dropped on the way (steps 0 and 2
+/// to 4) is reported to the hook set with
+/// [`on_reject`](RequestContextLayer::on_reject), if any, in the request's
+/// context, before the inner service is called.
 ///
 /// The `traceparent`, `tracestate` and `baggage` request headers are left as
 /// received, for inner layers that do their own propagation.
@@ -228,6 +238,13 @@ pub(crate) fn request_context(
     ctx
 }
 
+/// Calls `hook` for each rejection, in the request's context.
+pub(crate) fn report_rejections(ctx: &mut Context, hook: &RejectHook, rejections: &Rejections) {
+    if !rejections.is_empty() {
+        ctx.run_mut(|| rejections.iter().for_each(|rejection| hook(rejection)));
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContextService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -242,13 +259,11 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
+        let trusted = config.trust.trusts_all()
+            || config.trust.trusts_request(req.headers(), req.extensions());
         // Over the size limit, no header of the request is read.
-        let incoming = headers::extract(
-            req.headers(),
-            config.request_id_header.as_str(),
-            config.new_trace_flags,
-            config.max_header_bytes,
-        );
+        let mut rejections = None;
+        let incoming = config.read(req.headers(), trusted, &mut rejections);
         if incoming.too_large {
             let marker = HeaderListTooLarge::new(config.max_header_bytes);
             req.extensions_mut().insert(marker);
@@ -268,6 +283,9 @@ where
         }
 
         let mut ctx = request_context(config, request_id.clone(), incoming.trace, incoming.baggage);
+        if let (Some(hook), Some(rejections)) = (&config.on_reject, &rejections) {
+            report_rejections(&mut ctx, hook, rejections);
+        }
         // The inner service's `call` runs in the context too (a layer inside
         // may read the values there). The closure borrows everything and
         // writes the inner future into `future`: the request and the future

@@ -6,6 +6,7 @@ mod common;
 mod entry_points;
 mod header_limits;
 mod hostile_inputs;
+mod id_policy;
 mod isolation;
 mod misordered_middleware;
 mod panicking_handler;
