@@ -696,7 +696,7 @@ pub static TRACE: ContextVar<TraceContext> = ContextVar::new("trace");
 pub static BAGGAGE: ContextVar<w3c::Baggage> =
     ContextVar::with_default("baggage", w3c::Baggage::new);
 
-// The README's examples, the axum service among them (hence the feature).
-#[cfg(all(doctest, feature = "axum"))]
+// The README's examples, the quick start among them (hence the features).
+#[cfg(all(doctest, feature = "axum", feature = "reqwest"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

@@ -43,7 +43,7 @@ fn dependency_names(toml: &str) -> Vec<&str> {
 
 #[test]
 fn the_readme_shows_main_rs() {
-    let block = quick_start_block("```rust,ignore");
+    let block = quick_start_block("```rust,no_run");
     if block != MAIN {
         let line = block
             .lines()
