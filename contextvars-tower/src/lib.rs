@@ -499,8 +499,14 @@
 //!   and let traces continue through this service, but nothing is exported
 //!   to a tracing backend; the span ids of this hop and of outbound calls
 //!   exist only in [`TRACE`] (and in the request extensions with
-//!   [`RequestContextLayer::trace_extensions`]). Use
-//!   OpenTelemetry for recorded spans.
+//!   [`RequestContextLayer::trace_extensions`]). To record spans, export
+//!   `tracing` spans with tracing-opentelemetry and add
+//!   [`contextvars_tracing::ContextOtel`](https://docs.rs/contextvars-tracing/latest/contextvars_tracing/struct.ContextOtel.html)
+//!   inside its layer: each exported span gets the context variables you
+//!   choose ([`REQUEST_ID`], …) as attributes, and, with
+//!   `otel::current_otel_context` (feature `opentelemetry`) as its parent
+//!   context, a request's spans are in the trace of its `traceparent`: the
+//!   trace id of [`TRACE`] and of its log lines.
 //! * **Random ids are not secret.** Trace and span ids come from a fast
 //!   per-thread generator seeded from the OS (as OpenTelemetry's default):
 //!   unique, not cryptographically unpredictable. Request ids are UUIDv7,
