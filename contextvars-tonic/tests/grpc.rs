@@ -692,7 +692,11 @@ async fn oversized_metadata_is_not_read() {
 fn typed_layer(drops: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>) -> GrpcContextLayer {
     let mut layer = RequestContextLayer::new().accept(&REGION).accept(&WEIGHT);
     if let Some(drops) = drops {
-        layer = layer.on_dropped(move |d| drops.lock().unwrap().push(d.to_string()));
+        layer = layer.on_reject(move |r| {
+            if let contextvars_tower::IncomingField::Variable(_) = r.field() {
+                drops.lock().unwrap().push(r.to_string());
+            }
+        });
     }
     GrpcContextLayer::with_settings(layer)
 }
@@ -798,25 +802,25 @@ async fn hostile_typed_values_in_metadata_set_nothing() {
             "weight=-1,region=ok",
             "ok",
             "-",
-            "context variable `weight`: value dropped: the value does not parse",
+            "incoming context variable `weight` rejected: the value does not parse",
         ),
         (
             "weight=99999999999",
             "",
             "-",
-            "context variable `weight`: value dropped: the value does not parse",
+            "incoming context variable `weight` rejected: the value does not parse",
         ),
         (
             &long,
             "",
             "-",
-            "context variable `region`: value dropped: the value is too long",
+            "incoming context variable `region` rejected: the value is too long",
         ),
         (
             "region=a,weight=1,region=b",
             "",
             "1",
-            "context variable `region`: value dropped: the name appears more than once",
+            "incoming context variable `region` rejected: the name appears more than once",
         ),
         // Python's OpenTelemetry SDK: `quote_plus` encoding, a property
         // added upstream.

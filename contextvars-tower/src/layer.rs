@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use contextvars::propagation::{AllowList, Dropped};
+use contextvars::propagation::AllowList;
 use contextvars::{Context, ContextVar};
 use http::HeaderName;
 use tower_layer::Layer;
@@ -26,22 +26,11 @@ pub(crate) struct ServerConfig {
     pub(crate) response_extension: bool,
     /// The propagated variables incoming baggage may set.
     pub(crate) accepted: AllowList,
-    pub(crate) on_dropped: Option<DropHook>,
     pub(crate) trust: TrustPolicy,
     /// `None`: UUIDv7s, with no indirect call.
     pub(crate) make_id: Option<Arc<dyn MakeRequestId>>,
     /// `None`: rejections are not looked for (no extra pass).
     pub(crate) on_reject: Option<RejectHook>,
-}
-
-/// A callback for the values of propagated variables that are dropped.
-#[derive(Clone)]
-pub(crate) struct DropHook(pub(crate) Arc<dyn Fn(&Dropped) + Send + Sync>);
-
-impl fmt::Debug for DropHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DropHook")
-    }
 }
 
 impl ServerConfig {
@@ -103,7 +92,6 @@ impl fmt::Debug for ServerConfig {
             .field("trace_extensions", &self.trace_extensions)
             .field("response_extension", &self.response_extension)
             .field("accepted", &self.accepted)
-            .field("on_dropped", &self.on_dropped)
             .field("trust", &self.trust)
             .field("make_id", &self.make_id.as_ref().map(|_| "custom"))
             .field("on_reject", &self.on_reject.as_ref().map(|_| "set"))
@@ -121,7 +109,6 @@ impl Default for ServerConfig {
             trace_extensions: false,
             response_extension: false,
             accepted: AllowList::new(),
-            on_dropped: None,
             trust: TrustPolicy::all(),
             make_id: None,
             on_reject: None,
@@ -453,8 +440,9 @@ impl RequestContextLayer {
     /// does not parse, or that appears more than once, binds nothing: the
     /// member (every member of that name) is also taken out of `BAGGAGE`, so
     /// that it is not forwarded either, and the drop is reported to
-    /// [`on_dropped`](RequestContextLayer::on_dropped). Valid members stay in
-    /// `BAGGAGE` too.
+    /// [`on_reject`](RequestContextLayer::on_reject) as a [`Rejection`] of
+    /// [`IncomingField::Variable`](crate::IncomingField::Variable) with the
+    /// variable's name. Valid members stay in `BAGGAGE` too.
     ///
     /// Registers the variable, so that values of it are sent on by
     /// [`PropagateLayer`](crate::PropagateLayer) even before the process
@@ -495,6 +483,40 @@ impl RequestContextLayer {
     /// assert_eq!(baggage, "tenant=acme%20corp,user=ada");
     /// # }
     /// ```
+    ///
+    /// Dropped values, reported to the rejection hook in the request's
+    /// context, by the variable's name and never with the value:
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use contextvars::{propagation::DropReason, ContextVar};
+    /// use contextvars_tower::{IncomingField, RejectReason, RequestContextLayer};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// static SHARD: ContextVar<u16> = ContextVar::builder("shard").propagate().build();
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let layer = RequestContextLayer::new()
+    ///     .accept(&SHARD)
+    ///     .on_reject(move |rejection| log.lock().unwrap().push(*rejection));
+    /// let svc = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(SHARD.get_opt()))
+    /// }));
+    /// let req = http::Request::builder().header("baggage", "shard=99999").body(()).unwrap();
+    /// assert_eq!(svc.oneshot(req).await.unwrap().into_body(), None);
+    /// let rejection = seen.lock().unwrap()[0];
+    /// assert_eq!(rejection.field(), IncomingField::Variable("shard"));
+    /// assert_eq!(rejection.reason(), RejectReason::Variable(DropReason::Invalid));
+    /// assert_eq!(
+    ///     rejection.to_string(),
+    ///     "incoming context variable `shard` rejected: the value does not parse",
+    /// );
+    /// # }
+    /// ```
     #[track_caller]
     pub fn accept<T>(mut self, var: &'static ContextVar<T>) -> RequestContextLayer
     where
@@ -523,47 +545,6 @@ impl RequestContextLayer {
     pub fn max_accepted_value_bytes(mut self, limit: usize) -> RequestContextLayer {
         let config = Arc::make_mut(&mut self.config);
         config.accepted = std::mem::take(&mut config.accepted).max_value_bytes(limit);
-        self
-    }
-
-    /// Calls `report` for every incoming value of an
-    /// [accepted](RequestContextLayer::accept) variable that is dropped, in
-    /// the request's context (so [`REQUEST_ID`](crate::REQUEST_ID) is the
-    /// request's). The [`Dropped`] names the variable and the reason, never
-    /// the value: it can be logged or counted as is. By default drops are
-    /// silent.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use std::sync::{Arc, Mutex};
-    /// use contextvars::{propagation::DropReason, ContextVar};
-    /// use contextvars_tower::RequestContextLayer;
-    /// use tower::{service_fn, Layer, ServiceExt};
-    ///
-    /// static SHARD: ContextVar<u16> = ContextVar::builder("shard").propagate().build();
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let log = seen.clone();
-    /// let layer = RequestContextLayer::new()
-    ///     .accept(&SHARD)
-    ///     .on_dropped(move |dropped| log.lock().unwrap().push(dropped.reason()));
-    /// let svc = layer.layer(service_fn(|_req: http::Request<()>| async {
-    ///     Ok::<_, Infallible>(http::Response::new(()))
-    /// }));
-    /// let req = http::Request::builder().header("baggage", "shard=99999").body(()).unwrap();
-    /// svc.oneshot(req).await.unwrap();
-    /// assert_eq!(*seen.lock().unwrap(), [DropReason::Invalid]);
-    /// # }
-    /// ```
-    pub fn on_dropped(
-        mut self,
-        report: impl Fn(&Dropped) + Send + Sync + 'static,
-    ) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).on_dropped = Some(DropHook(Arc::new(report)));
         self
     }
 }
@@ -657,7 +638,9 @@ impl RequestContextLayer {
     /// `traceparent` that is invalid or repeated; a `tracestate` that is
     /// invalid or has no valid `traceparent`; `baggage` with malformed
     /// members or over the limits; a header section over
-    /// [`max_header_bytes`](RequestContextLayer::max_header_bytes). The
+    /// [`max_header_bytes`](RequestContextLayer::max_header_bytes); the
+    /// value of an [accepted](RequestContextLayer::accept) propagated
+    /// variable that does not parse, is too long or is repeated. The
     /// [`Rejection`] says which field and why, never what the value was.
     ///
     /// The hook runs synchronously in [`call`](tower_service::Service::call),
@@ -755,14 +738,16 @@ impl RequestContextLayer {
         let trusted = config.trust.trusts_all() || config.trust.trusts_fields(carrier);
         let mut rejections = None;
         let incoming = config.read(Fields(carrier), trusted, &mut rejections);
+        let mut dropped = Vec::new();
         let mut ctx = request_context(
             config,
             incoming.request_id,
             incoming.trace,
             incoming.baggage,
+            &mut dropped,
         );
-        if let (Some(hook), Some(rejections)) = (&config.on_reject, &rejections) {
-            report_rejections(&mut ctx, hook, rejections);
+        if let Some(hook) = &config.on_reject {
+            report_rejections(&mut ctx, hook, rejections.as_ref(), &dropped);
         }
         ctx
     }

@@ -413,7 +413,8 @@
 //! a value for it, and a server that
 //! [accepts](RequestContextLayer::accept) the name binds the decoded value
 //! in the request's context, after checking it (`FromStr`, length, one
-//! occurrence; drops go to [`on_dropped`](RequestContextLayer::on_dropped)).
+//! occurrence; drops go to the [`on_reject`](RequestContextLayer::on_reject)
+//! hook as [`IncomingField::Variable`]).
 //! Names a server does not accept stay plain [`BAGGAGE`]. On a name clash
 //! outbound, the variable wins over a plain member. Services in other
 //! languages see an ordinary baggage member, a string.

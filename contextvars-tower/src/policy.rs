@@ -11,6 +11,7 @@ use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use crate::carrier::Extractor;
 use crate::request_id::{InvalidRequestId, RequestId};
 use crate::w3c::{BaggageError, ParseTraceParentError, ParseTraceStateError};
+use contextvars::propagation::{DropReason, Dropped};
 
 /// Makes the request ids of requests that do not bring a usable one: the
 /// id generator of a [`RequestContextLayer`](crate::RequestContextLayer)
@@ -645,6 +646,11 @@ pub enum IncomingField {
     /// [`max_header_bytes`](crate::RequestContextLayer::max_header_bytes):
     /// none of its fields was read.
     HeaderList,
+    /// The `baggage` member of an
+    /// [accepted](crate::RequestContextLayer::accept) propagated variable,
+    /// by the variable's name: its value was not bound, and the member (every
+    /// member of that name) was taken out of [`BAGGAGE`](crate::BAGGAGE).
+    Variable(&'static str),
 }
 
 impl fmt::Display for IncomingField {
@@ -655,6 +661,7 @@ impl fmt::Display for IncomingField {
             IncomingField::TraceState => "tracestate",
             IncomingField::Baggage => "baggage",
             IncomingField::HeaderList => "header list",
+            IncomingField::Variable(name) => return write!(f, "context variable `{name}`"),
         })
     }
 }
@@ -689,6 +696,10 @@ pub enum RejectReason {
     /// The header section is over
     /// [`max_header_bytes`](crate::RequestContextLayer::max_header_bytes).
     HeaderListTooLarge,
+    /// The value of an accepted propagated variable
+    /// ([`IncomingField::Variable`]) does not parse, is too long, or its
+    /// name appears more than once.
+    Variable(DropReason),
 }
 
 impl fmt::Display for RejectReason {
@@ -705,6 +716,7 @@ impl fmt::Display for RejectReason {
                 write!(f, "members dropped ({err})")
             }
             RejectReason::HeaderListTooLarge => f.write_str("header list too large"),
+            RejectReason::Variable(reason) => fmt::Display::fmt(reason, f),
         }
     }
 }
@@ -773,6 +785,16 @@ impl Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "incoming {} rejected: {}", self.field, self.reason)
+    }
+}
+
+impl From<Dropped> for Rejection {
+    /// The rejection of an accepted variable's incoming value.
+    fn from(dropped: Dropped) -> Rejection {
+        Rejection::new(
+            IncomingField::Variable(dropped.name()),
+            RejectReason::Variable(dropped.reason()),
+        )
     }
 }
 

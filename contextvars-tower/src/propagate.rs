@@ -12,7 +12,6 @@ use tower_service::Service;
 
 use crate::carrier::Injector;
 use crate::headers::{BAGGAGE as BAGGAGE_HEADER, TRACEPARENT, TRACESTATE, X_REQUEST_ID};
-use crate::layer::DropHook;
 use crate::trace::TraceContext;
 use crate::w3c::{Baggage, BaggageMember, TraceFlags};
 use crate::{BAGGAGE, REQUEST_ID, TRACE};
@@ -49,6 +48,16 @@ impl fmt::Debug for PropagateConfig {
             .field("on_dropped", &self.on_dropped)
             .field("new_trace_flags", &self.new_trace_flags)
             .finish()
+    }
+}
+
+/// A callback for the values of propagated variables that are dropped.
+#[derive(Clone)]
+pub(crate) struct DropHook(pub(crate) Arc<dyn Fn(&Dropped) + Send + Sync>);
+
+impl fmt::Debug for DropHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DropHook")
     }
 }
 

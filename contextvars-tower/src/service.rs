@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use contextvars::propagation::Dropped;
 use contextvars::{Context, FutureExt};
 use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
-use crate::policy::{RejectHook, Rejections};
+use crate::policy::{RejectHook, Rejection, Rejections};
 use crate::request_id::RequestId;
 use crate::trace::TraceContext;
 use crate::w3c::Baggage;
@@ -207,24 +208,25 @@ impl<S> RequestContextService<S> {
 
 /// A new context for a request (or a message) with these values: a
 /// [`child_context`](contextvars::child_context) of the caller's, with the
-/// accepted propagated variables of `config` bound from `baggage`.
+/// accepted propagated variables of `config` bound from `baggage`; the
+/// values of those that were not bound are added to `dropped`.
 pub(crate) fn request_context(
     config: &ServerConfig,
     request_id: RequestId,
     trace: TraceContext,
     mut baggage: Baggage,
+    dropped: &mut Vec<Dropped>,
 ) -> Context {
     let mut ctx = contextvars::child_context();
     // The request's values are bound before the context is entered: no
     // entry, task probe or token per value.
     ctx.bind(&REQUEST_ID, request_id);
     ctx.bind(&TRACE, trace);
-    let mut dropped = Vec::new();
     if !config.accepted.is_empty() && !baggage.is_empty() {
         let members = baggage.iter().map(|m| (m.key(), m.value()));
         config.accepted.bind(&mut ctx, members, |d| dropped.push(d));
         // A dropped value is not forwarded either.
-        for d in &dropped {
+        for d in dropped.iter() {
             baggage.remove(d.name());
         }
     }
@@ -232,16 +234,28 @@ pub(crate) fn request_context(
     if !baggage.is_empty() || ctx.contains(&BAGGAGE) {
         ctx.bind(&BAGGAGE, baggage);
     }
-    if let (Some(hook), false) = (&config.on_dropped, dropped.is_empty()) {
-        ctx.run_mut(|| dropped.iter().for_each(|d| (hook.0)(d)));
-    }
     ctx
 }
 
-/// Calls `hook` for each rejection, in the request's context.
-pub(crate) fn report_rejections(ctx: &mut Context, hook: &RejectHook, rejections: &Rejections) {
-    if !rejections.is_empty() {
-        ctx.run_mut(|| rejections.iter().for_each(|rejection| hook(rejection)));
+/// Calls `hook` for each rejection, then for each dropped value of an
+/// accepted variable, in the request's context.
+pub(crate) fn report_rejections(
+    ctx: &mut Context,
+    hook: &RejectHook,
+    rejections: Option<&Rejections>,
+    dropped: &[Dropped],
+) {
+    let rejections = rejections.filter(|r| !r.is_empty());
+    if rejections.is_some() || !dropped.is_empty() {
+        ctx.run_mut(|| {
+            rejections
+                .into_iter()
+                .flat_map(Rejections::iter)
+                .for_each(|rejection| hook(rejection));
+            for d in dropped {
+                hook(&Rejection::from(*d));
+            }
+        });
     }
 }
 
@@ -282,9 +296,16 @@ where
             extensions.insert(incoming.baggage.clone());
         }
 
-        let mut ctx = request_context(config, request_id.clone(), incoming.trace, incoming.baggage);
-        if let (Some(hook), Some(rejections)) = (&config.on_reject, &rejections) {
-            report_rejections(&mut ctx, hook, rejections);
+        let mut dropped = Vec::new();
+        let mut ctx = request_context(
+            config,
+            request_id.clone(),
+            incoming.trace,
+            incoming.baggage,
+            &mut dropped,
+        );
+        if let Some(hook) = &config.on_reject {
+            report_rejections(&mut ctx, hook, rejections.as_ref(), &dropped);
         }
         // The inner service's `call` runs in the context too (a layer inside
         // may read the values there). The closure borrows everything and

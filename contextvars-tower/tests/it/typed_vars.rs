@@ -11,7 +11,10 @@ use axum::Router;
 use contextvars::propagation::{DropReason, Dropped};
 use contextvars::{Context, ContextVar, FutureExt};
 use contextvars_tower::w3c::Baggage;
-use contextvars_tower::{carrier, PropagateLayer, RequestContextLayer, BAGGAGE, REQUEST_ID};
+use contextvars_tower::{
+    carrier, IncomingField, PropagateLayer, RejectReason, Rejection, RequestContextLayer, BAGGAGE,
+    REQUEST_ID,
+};
 use http::{HeaderMap, Request};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 
@@ -46,6 +49,15 @@ static ADMIN: ContextVar<bool> = ContextVar::builder("admin").propagate().build(
 /// Reports of dropped values, by the server that saw them.
 type Drops = Arc<Mutex<Vec<Dropped>>>;
 
+/// Keeps the rejections of variables' values, as the `Dropped` they are.
+fn record(drops: &Drops, rejection: &Rejection) {
+    if let (IncomingField::Variable(name), RejectReason::Variable(reason)) =
+        (rejection.field(), rejection.reason())
+    {
+        drops.lock().unwrap().push(Dropped::new(name, reason));
+    }
+}
+
 /// A server that accepts `tenant` and `priority` and answers with what its
 /// handler reads.
 async fn start_server(drops: Drops) -> std::net::SocketAddr {
@@ -68,7 +80,7 @@ async fn start_server(drops: Drops) -> std::net::SocketAddr {
         .accept(&TENANT)
         .accept(&PRIORITY)
         .max_accepted_value_bytes(64)
-        .on_dropped(move |d| drops.lock().unwrap().push(*d));
+        .on_reject(move |r| record(&drops, r));
     serve(Router::new().route("/", get(handler)).layer(layer)).await
 }
 
@@ -308,7 +320,13 @@ async fn the_drop_report_runs_in_the_request_context() {
     let log = ids.clone();
     let svc = RequestContextLayer::new()
         .accept(&PRIORITY)
-        .on_dropped(move |_| log.lock().unwrap().push(REQUEST_ID.get().to_string()))
+        .on_reject(move |r| {
+            assert_eq!(
+                r.to_string(),
+                "incoming context variable `priority` rejected: the value does not parse"
+            );
+            log.lock().unwrap().push(REQUEST_ID.get().to_string())
+        })
         .layer(service_fn(|_req: Request<()>| async {
             Ok::<_, Infallible>(http::Response::new(()))
         }));
