@@ -96,3 +96,19 @@
 //! a token that resets nothing, and `try_run` fails with
 //! [`EnterError::ThreadShuttingDown`](crate::EnterError::ThreadShuttingDown).
 //! Nothing panics on the reading path.
+//!
+//! # Propagated values are strings on the wire
+//!
+//! A variable built with [`propagate`](crate::VarBuilder::propagate) crosses
+//! services as a W3C baggage member: its value is written with `Display`
+//! and read with `FromStr`, so the two must round-trip (for a structured
+//! value, a newtype whose `Display` and `FromStr` use a compact text form).
+//! There is no serde codec. The variable's name is its baggage key, shared
+//! with every service and SDK that reads the baggage: two propagated
+//! variables of one process should not share a name (only the first one
+//! used is sent, and a server refuses to accept both). A value travels only
+//! while the current context has one (a default is not sent), and counts
+//! towards the baggage limits of 64 members and 8192 bytes. Only values
+//! that are not secrets belong there: baggage goes to every service the
+//! calls reach, unless a client is built with
+//! `propagated_vars(false)` (`contextvars-tower`).
