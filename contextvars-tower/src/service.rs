@@ -293,7 +293,6 @@ where
         extensions.insert(request_id.clone());
         if config.trace_extensions {
             extensions.insert(incoming.trace.clone());
-            extensions.insert(incoming.baggage.clone());
         }
 
         let mut dropped = Vec::new();
@@ -306,6 +305,14 @@ where
         );
         if let Some(hook) = &config.on_reject {
             report_rejections(&mut ctx, hook, rejections.as_ref(), &dropped);
+        }
+        if config.trace_extensions {
+            // The baggage as bound: without the dropped values of accepted
+            // variables.
+            let baggage = ctx
+                .get(&BAGGAGE)
+                .map_or_else(Baggage::new, |b| (*b).clone());
+            req.extensions_mut().insert(baggage);
         }
         // The inner service's `call` runs in the context too (a layer inside
         // may read the values there). The closure borrows everything and

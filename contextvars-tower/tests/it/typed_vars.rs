@@ -338,3 +338,21 @@ async fn the_drop_report_runs_in_the_request_context() {
     svc.oneshot(req).await.unwrap();
     assert_eq!(*ids.lock().unwrap(), ["req-42"]);
 }
+
+#[tokio::test]
+async fn the_baggage_extension_is_the_baggage_bound() {
+    let svc = RequestContextLayer::new()
+        .accept(&PRIORITY)
+        .trace_extensions(true)
+        .layer(service_fn(|req: Request<()>| async move {
+            let extension = req.extensions().get::<Baggage>().map(|b| b.to_string());
+            Ok::<_, Infallible>(http::Response::new((extension, BAGGAGE.get().to_string())))
+        }));
+    let req = Request::builder()
+        .header("baggage", "priority=high,user=ada")
+        .body(())
+        .unwrap();
+    let (extension, bound) = svc.oneshot(req).await.unwrap().into_body();
+    assert_eq!(bound, "user=ada");
+    assert_eq!(extension.as_deref(), Some("user=ada"));
+}
