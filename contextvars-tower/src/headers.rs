@@ -6,10 +6,11 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::carrier::Extractor;
-use crate::policy::{IncomingField, MakeRequestId, RejectReason, Rejections};
+use crate::layer::ServerConfig;
+use crate::policy::{IncomingField, RejectReason, Rejections};
 use crate::request_id::{InvalidRequestId, RequestId};
 use crate::trace::TraceContext;
-use crate::w3c::{Baggage, BaggageError, TraceFlags, TraceParent, TraceState};
+use crate::w3c::{Baggage, BaggageError, TraceParent, TraceState};
 
 pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -188,6 +189,7 @@ fn known<'a, S: Source<'a>>(name: &str) -> Option<Known> {
 /// their size, counted as the length of each field's name and value plus 32
 /// per field. `None` as soon as the size is over `limit`. No allocation, no
 /// hashing of names.
+#[inline(always)]
 fn scan<'a, S: Source<'a>>(
     source: S,
     request_id_name: &str,
@@ -361,51 +363,33 @@ impl Report for Rejections {
     }
 }
 
-/// Where a request's id may come from, and how a new one is made.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct IdPolicy<'a> {
-    /// Whether the request's own ids (request id header, `traceparent`) may
-    /// be its request id ([`TrustPolicy`](crate::TrustPolicy)).
-    pub(crate) untrusted: bool,
-    /// The generator; `None` for UUIDv7s.
-    pub(crate) make_id: Option<&'a dyn MakeRequestId>,
-}
-
-impl IdPolicy<'_> {
-    fn new_id(&self) -> RequestId {
-        match self.make_id {
-            Some(make_id) => make_id.make_request_id(),
-            None => RequestId::new_v7(),
-        }
-    }
-}
-
 /// Reads the request id, trace context and baggage of a request (or of any
-/// carrier), in one pass over its fields.
+/// carrier), in one pass over its fields, with `config`'s settings.
 ///
 /// * size: if the fields add up to more than `max_header_bytes` (name +
 ///   value + 32 per field), none is read: the values are those of a request
 ///   without headers, and `too_large` is set.
-/// * request id: if `ids` trusts the request, the only `request_id_name`
-///   field if it is a valid [`RequestId`], else the trace id of a valid
-///   `traceparent`; else (or if not trusted) a new id from `ids`.
+/// * request id: if `trusted`, the only request id field if it is a valid
+///   [`RequestId`], else the trace id of a valid `traceparent`; else (or if
+///   not trusted) a new id from the configured generator (UUIDv7 by
+///   default).
 /// * trace: continues a valid `traceparent` (with a valid `tracestate`, if
 ///   any), else starts a new trace with `new_trace_flags`.
 /// * baggage: every valid member, up to the limits.
 ///
 /// Every field rejected (or partly dropped) is pushed to `report`, with the
 /// reason; with [`NoReport`] nothing is looked for, at no cost.
-///
-/// `request_id_name` is lowercase.
 pub(crate) fn extract<'a, S: Source<'a>, R: Report>(
     source: S,
-    request_id_name: &str,
-    new_trace_flags: TraceFlags,
-    max_header_bytes: usize,
-    ids: IdPolicy<'_>,
+    config: &ServerConfig,
+    trusted: bool,
     report: &mut R,
 ) -> Incoming {
-    let found = scan(source, request_id_name, max_header_bytes);
+    let found = scan(
+        source,
+        config.request_id_header.as_str(),
+        config.max_header_bytes,
+    );
     let too_large = found.is_none();
     if too_large {
         report.push(IncomingField::HeaderList, RejectReason::HeaderListTooLarge);
@@ -429,10 +413,10 @@ pub(crate) fn extract<'a, S: Source<'a>, R: Report>(
             if !matches!(found.tracestate, Seen::Absent) {
                 report.push(IncomingField::TraceState, RejectReason::NoTraceParent);
             }
-            TraceContext::new_root().with_flags(new_trace_flags)
+            TraceContext::new_root().with_flags(config.new_trace_flags)
         }
     };
-    let from_header = if ids.untrusted {
+    let from_header = if !trusted {
         if !matches!(found.request_id, Seen::Absent) {
             report.push(IncomingField::RequestId, RejectReason::Untrusted);
         }
@@ -460,8 +444,11 @@ pub(crate) fn extract<'a, S: Source<'a>, R: Report>(
     let request_id = match from_header {
         Some(id) => id,
         None => match &parent {
-            Ok(parent) if !ids.untrusted => RequestId::from(parent.trace_id()),
-            _ => ids.new_id(),
+            Ok(parent) if trusted => RequestId::from(parent.trace_id()),
+            _ => match &config.make_id {
+                Some(make_id) => make_id.make_request_id(),
+                None => RequestId::new_v7(),
+            },
         },
     };
     let baggage = baggage(source, found.baggage);
@@ -497,26 +484,19 @@ mod tests {
     }
 
     fn run(pairs: &[(&str, &[u8])]) -> Incoming {
-        extract(
-            &headers(pairs),
-            X_REQUEST_ID.as_str(),
-            TraceFlags::SAMPLED,
-            usize::MAX,
-            IdPolicy::default(),
-            &mut NoReport,
-        )
+        let config = ServerConfig {
+            max_header_bytes: usize::MAX,
+            ..ServerConfig::default()
+        };
+        extract(&headers(pairs), &config, true, &mut NoReport)
     }
 
     fn exceeds(map: &HeaderMap, limit: usize) -> bool {
-        extract(
-            map,
-            X_REQUEST_ID.as_str(),
-            TraceFlags::SAMPLED,
-            limit,
-            IdPolicy::default(),
-            &mut NoReport,
-        )
-        .too_large
+        let config = ServerConfig {
+            max_header_bytes: limit,
+            ..ServerConfig::default()
+        };
+        extract(map, &config, true, &mut NoReport).too_large
     }
 
     #[test]

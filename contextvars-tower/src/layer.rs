@@ -10,7 +10,7 @@ use http::HeaderName;
 use tower_layer::Layer;
 
 use crate::carrier::Extractor;
-use crate::headers::{self, Fields, IdPolicy, Incoming, NoReport, Report, Source, X_REQUEST_ID};
+use crate::headers::{self, Fields, Incoming, NoReport, Source, X_REQUEST_ID};
 use crate::policy::{MakeRequestId, RejectHook, Rejection, Rejections, TrustPolicy};
 use crate::service::{report_rejections, request_context, RequestContextService};
 use crate::w3c::TraceFlags;
@@ -34,16 +34,6 @@ pub(crate) struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The id policy for a request whose ids `trusted` says whether to take.
-    pub(crate) fn ids(&self, trusted: bool) -> IdPolicy<'_> {
-        IdPolicy {
-            untrusted: !trusted,
-            make_id: self.make_id.as_deref(),
-        }
-    }
-}
-
-impl ServerConfig {
     /// Reads a request's (or a carrier's) fields with these settings. The
     /// rejections are looked for only if there is a hook to report them to,
     /// and then stored in `rejections`.
@@ -54,27 +44,11 @@ impl ServerConfig {
         trusted: bool,
         rejections: &mut Option<Rejections>,
     ) -> Incoming {
-        #[inline(always)]
-        fn read<'a, S: Source<'a>, R: Report>(
-            config: &ServerConfig,
-            source: S,
-            trusted: bool,
-            report: &mut R,
-        ) -> Incoming {
-            headers::extract(
-                source,
-                config.request_id_header.as_str(),
-                config.new_trace_flags,
-                config.max_header_bytes,
-                config.ids(trusted),
-                report,
-            )
-        }
         match self.on_reject {
-            None => read(self, source, trusted, &mut NoReport),
-            Some(_) => read(
-                self,
+            None => headers::extract(source, self, trusted, &mut NoReport),
+            Some(_) => headers::extract(
                 source,
+                self,
                 trusted,
                 rejections.insert(Rejections::default()),
             ),
@@ -642,6 +616,8 @@ impl RequestContextLayer {
     /// value of an [accepted](RequestContextLayer::accept) propagated
     /// variable that does not parse, is too long or is repeated. The
     /// [`Rejection`] says which field and why, never what the value was.
+    /// (Values of [accepted](RequestContextLayer::accept) variables that are
+    /// dropped go to [`on_dropped`](RequestContextLayer::on_dropped).)
     ///
     /// The hook runs synchronously in [`call`](tower_service::Service::call),
     /// **in the request's context**, before the inner service is called:
