@@ -616,8 +616,6 @@ impl RequestContextLayer {
     /// value of an [accepted](RequestContextLayer::accept) propagated
     /// variable that does not parse, is too long or is repeated. The
     /// [`Rejection`] says which field and why, never what the value was.
-    /// (Values of [accepted](RequestContextLayer::accept) variables that are
-    /// dropped go to [`on_dropped`](RequestContextLayer::on_dropped).)
     ///
     /// The hook runs synchronously in [`call`](tower_service::Service::call),
     /// **in the request's context**, before the inner service is called:
