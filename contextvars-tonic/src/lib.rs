@@ -102,7 +102,6 @@
 //! use std::convert::Infallible;
 //! use contextvars::{Context, ContextVar};
 //! use contextvars_tonic::{GrpcContextLayer, PropagateInterceptor};
-//! use contextvars_tower::RequestContextLayer;
 //! use tonic::service::Interceptor;
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
@@ -116,7 +115,7 @@
 //! });
 //! assert_eq!(metadata.get("baggage").unwrap(), "priority=3");
 //!
-//! let layer = GrpcContextLayer::with_settings(RequestContextLayer::new().accept(&PRIORITY));
+//! let layer = GrpcContextLayer::new().accept(&PRIORITY);
 //! let callee = layer.layer(service_fn(|_req: http::Request<()>| async {
 //!     Ok::<_, Infallible>(http::Response::new(PRIORITY.get()))
 //! }));

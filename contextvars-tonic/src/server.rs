@@ -1,10 +1,12 @@
 //! The server side: a context per gRPC call.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::task::{Context as TaskContext, Poll};
 
-use contextvars::Context;
+use contextvars::{Context, ContextVar};
 use contextvars_tower::{RequestContextLayer, RequestContextService};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -137,6 +139,40 @@ impl GrpcContextLayer {
     /// ```
     pub fn with_settings(layer: RequestContextLayer) -> GrpcContextLayer {
         GrpcContextLayer { http: layer }
+    }
+
+    /// Lets the call's `baggage` set the propagated variable `var`, as
+    /// [`RequestContextLayer::accept`] does for HTTP requests (see
+    /// [`contextvars::propagation`]): the value is parsed with `T`'s
+    /// `FromStr` and bound in the call's context; invalid, too long and
+    /// repeated values are dropped and reported to the layer's
+    /// [`on_reject`](RequestContextLayer::on_reject) hook.
+    ///
+    /// # Panics
+    ///
+    /// If `var` was not built with
+    /// [`propagate`](contextvars::VarBuilder::propagate), or another
+    /// accepted variable has its name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::ContextVar;
+    /// use contextvars_tonic::GrpcContextLayer;
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::builder("tenant").propagate().build();
+    ///
+    /// let layer = GrpcContextLayer::new().accept(&TENANT);
+    /// # drop(layer);
+    /// ```
+    #[track_caller]
+    pub fn accept<T>(self, var: &'static ContextVar<T>) -> GrpcContextLayer
+    where
+        T: FromStr + Send + Sync + fmt::Debug + 'static,
+    {
+        GrpcContextLayer {
+            http: self.http.accept(var),
+        }
     }
 }
 

@@ -703,7 +703,7 @@ fn typed_layer(drops: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_variables_cross_unary_and_streaming_calls() {
-    let addr = start(typed_layer(None)).await;
+    let addr = start(GrpcContextLayer::new().accept(&REGION).accept(&WEIGHT)).await;
     let mut client = propagating(channel(addr).await);
     let (unary, stream) = async {
         REGION.set("eu west/1=a,b;c".to_owned());
