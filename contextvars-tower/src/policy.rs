@@ -870,6 +870,15 @@ mod tests {
     }
 
     #[test]
+    fn carriers_have_no_peer_address() {
+        let mut fields = std::collections::HashMap::new();
+        fields.insert("x-request-id".to_owned(), "r".to_owned());
+        assert!(TrustPolicy::all().trusts_fields(&fields));
+        assert!(!TrustPolicy::nothing().trusts_fields(&fields));
+        assert!(!TrustPolicy::peers([net("0.0.0.0/0"), net("::/0")]).trusts_fields(&fields));
+    }
+
+    #[test]
     fn header_policy_needs_exactly_one_equal_field() {
         let policy = TrustPolicy::header(
             HeaderName::from_static("x-edge"),
@@ -884,6 +893,13 @@ mod tests {
         assert!(policy.trusts_request(&headers, &ext));
         headers.append("x-edge", HeaderValue::from_static("k"));
         assert!(!policy.trusts_request(&headers, &ext));
+        // A carrier: the same rule, names compared ignoring case.
+        let mut fields = std::collections::HashMap::new();
+        assert!(!policy.trusts_fields(&fields));
+        fields.insert("X-Edge".to_owned(), "k".to_owned());
+        assert!(policy.trusts_fields(&fields));
+        fields.insert("X-Edge".to_owned(), "K".to_owned());
+        assert!(!policy.trusts_fields(&fields));
         // The value may be a secret: not in the debug output.
         assert!(!format!("{policy:?}").contains("\"k\""));
     }
