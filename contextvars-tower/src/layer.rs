@@ -582,23 +582,17 @@ impl RequestContextLayer {
     /// served with the peer's address:
     ///
     /// ```no_run
-    /// use std::net::SocketAddr;
     /// use axum::{routing::get, Router};
-    /// use contextvars_tower::{RequestContextExt, RequestContextLayer, TrustPolicy, REQUEST_ID};
+    /// use contextvars_tower::{RequestContextLayer, TrustPolicy, REQUEST_ID};
     ///
     /// # #[tokio::main]
     /// # async fn main() -> std::io::Result<()> {
     /// let layer = RequestContextLayer::new()
     ///     .trust_incoming_ids(TrustPolicy::peers(["10.0.0.0/8".parse().unwrap()]));
-    /// let app = Router::new()
-    ///     .route("/", get(|| async { REQUEST_ID.get().to_string() }))
-    ///     .with_request_context_layer(layer);
+    /// let app = Router::new().route("/", get(|| async { REQUEST_ID.get().to_string() }));
     /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
     /// // `ConnectInfo<SocketAddr>` in every request: what `peers` reads.
-    /// let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-    ///     SocketAddr,
-    /// >(app);
-    /// axum::serve(listener, app).await
+    /// contextvars_tower::serve_with_layer_and_connect_info(listener, app, layer).await
     /// # }
     /// ```
     pub fn trust_incoming_ids(mut self, policy: TrustPolicy) -> RequestContextLayer {

@@ -453,7 +453,8 @@
 //!
 //! None is on by default.
 //!
-//! * `axum`: [`serve`], [`serve_with`] and `serve_with_connect_info`,
+//! * `axum`: [`serve`], [`serve_with`], `serve_with_connect_info` and
+//!   `serve_with_layer_and_connect_info`,
 //!   `axum::serve` with the request context outermost; depends on `axum`
 //!   0.8 (features `tokio` and `http1`; turn on its `http2` in your own
 //!   dependency for HTTP/2), whose `Serve` type they return.
@@ -596,7 +597,7 @@ pub use policy::{
 pub use propagate::{PropagateLayer, PropagateService};
 pub use request_id::{InvalidRequestId, RequestId};
 #[cfg(feature = "axum")]
-pub use serve::{serve, serve_with, serve_with_connect_info};
+pub use serve::{serve, serve_with, serve_with_connect_info, serve_with_layer_and_connect_info};
 pub use service::RequestContextService;
 pub use trace::TraceContext;
 

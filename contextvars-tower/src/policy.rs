@@ -324,7 +324,7 @@ type PeerAddrFn = fn(&Extensions) -> Option<SocketAddr>;
 
 /// The remote address axum puts into each request's extensions as
 /// `ConnectInfo<SocketAddr>` (with `into_make_service_with_connect_info`,
-/// or `contextvars_tower::serve_with_connect_info`).
+/// or `contextvars_tower::serve_with_layer_and_connect_info`).
 #[cfg(feature = "axum")]
 fn axum_connect_info(extensions: &Extensions) -> Option<SocketAddr> {
     extensions
@@ -447,7 +447,8 @@ impl TrustPolicy {
     /// The remote address is axum's `ConnectInfo<SocketAddr>` request
     /// extension (with the crate feature `axum`), which axum adds when the
     /// application is served with `into_make_service_with_connect_info` (or
-    /// [`serve_with_connect_info`](crate#cargo-features)). Other servers put
+    /// `contextvars_tower::serve_with_layer_and_connect_info`, feature
+    /// `axum`). Other servers put
     /// the address elsewhere: name it with
     /// [`peer_addr_from`](TrustPolicy::peer_addr_from). A request without
     /// an address is not trusted.

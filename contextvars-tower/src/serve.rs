@@ -134,7 +134,9 @@ where
 /// does.
 ///
 /// The address is added to the request before the request context is made,
-/// so every layer of `app` can extract it. For other settings, or another
+/// so every layer of `app` can extract it, and so can a
+/// [`TrustPolicy::peers`](crate::TrustPolicy::peers) policy. For other
+/// settings use [`serve_with_layer_and_connect_info`]; for another
 /// connect-info type, write it out:
 /// `axum::serve(listener, app.with_request_context_layer(layer).into_make_service_with_connect_info::<C>())`
 /// (with [`RequestContextExt`] and `axum::ServiceExt` in scope).
@@ -178,9 +180,59 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
+    serve_with_layer_and_connect_info(listener, app, RequestContextLayer::new())
+}
+
+/// [`serve_with`] and [`serve_with_connect_info`] at once: serves `app`
+/// with the settings of `layer`, the client's address in every request as
+/// `ConnectInfo<L::Addr>`.
+///
+/// That is what a [`TrustPolicy::peers`](crate::TrustPolicy::peers) policy
+/// needs: it reads the address from `ConnectInfo<SocketAddr>`, which
+/// [`serve_with`] does not add (every request would then be untrusted).
+///
+/// # Errors
+///
+/// As for [`axum::serve()`]: the future resolves to `io::Result<()>` but never
+/// fails, and resolves only after a graceful shutdown.
+///
+/// # Examples
+///
+/// Request ids taken only from the load balancers in `10.0.0.0/8`:
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use contextvars_tower::{RequestContextLayer, TrustPolicy, REQUEST_ID};
+///
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let app = Router::new().route("/", get(|| async { REQUEST_ID.get().to_string() }));
+/// let layer = RequestContextLayer::new()
+///     .trust_incoming_ids(TrustPolicy::peers(["10.0.0.0/8".parse().unwrap()]));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+/// contextvars_tower::serve_with_layer_and_connect_info(listener, app, layer).await
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[allow(clippy::type_complexity)]
+pub fn serve_with_layer_and_connect_info<L, S>(
+    listener: L,
+    app: S,
+    layer: RequestContextLayer,
+) -> Serve<
+    L,
+    IntoMakeServiceWithConnectInfo<RequestContextService<S>, L::Addr>,
+    AddExtension<RequestContextService<S>, ConnectInfo<L::Addr>>,
+>
+where
+    L: Listener,
+    L::Addr: for<'a> Connected<IncomingStream<'a, L>>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     axum::serve(
         listener,
-        app.with_request_context()
+        app.with_request_context_layer(layer)
             .into_make_service_with_connect_info::<L::Addr>(),
     )
 }

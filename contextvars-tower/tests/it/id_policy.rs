@@ -179,6 +179,19 @@ async fn trusted_peers_by_address() {
         [(IncomingField::RequestId, RejectReason::Untrusted)]
     );
 
+    // `serve_with_layer_and_connect_info` adds the address.
+    let served = spawn_server(|listener| {
+        contextvars_tower::serve_with_layer_and_connect_info(
+            listener,
+            Router::new().route("/probe", get(probe)),
+            RequestContextLayer::new().trust_incoming_ids(TrustPolicy::peers([loopback])),
+        )
+        .into_future()
+    })
+    .await;
+    let reply = probe_with(served, &[("x-request-id", "via-lb")]).await;
+    assert_eq!(request_id(&reply), "via-lb");
+
     // Served without `ConnectInfo`: no address, so no trust.
     let no_address = start(
         RequestContextLayer::new().trust_incoming_ids(TrustPolicy::peers([loopback])),
