@@ -93,39 +93,66 @@
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `u64` `var.get()` by value, 1 / 1,024 variables | 3.28 (69) / 7.21 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.84 (93); CPython `var.get()` 8.9 net |
-//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 7.36 (75) / 7.96 | `task_local` `with` 1.37 |
-//! | `String` `var.get_arc()`, 1 / 1,024 variables | 7.77 / 13.1 | |
-//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 49.0 (412) / 70.4 | OTel, a `u64`: 76.3 (936) |
-//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 66.7 (627) / 89.8 | OTel, a `String`: 93.9 |
-//! | copy + set + reset, `u64`, 1 / 1,024 variables | 111 / 641 | |
-//! | `copy_context()`, 1 / 1,024 variables | 13.0 (75) / 13.4 | |
-//! | `ctx.run(\|\| 0)` | 16.0 (226) | |
-//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 12.0 (128); 13.1 (152); 9.86 (119) | `task_local` `scope` 4.96 (65) |
-//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 406 / 529 | `tokio::spawn` 348 / 435 |
-//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,289 (12,181; 22.9 allocations) | bare axum 508 (5,603; 12); tower-http's request-id layers 1,248 (12,079; 27.1) |
+//! | `u64` `var.get()` by value, 1 / 1,024 variables | 2.74 (54) / 6.53 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.86 (93); CPython `var.get()` 9.01 net |
+//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 3.16 (60) / 7.17 | `task_local` `with` 1.65 |
+//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.52 (71) / 9.40 | |
+//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (267) / 59.7 | OTel, a `u64`: 76.7 (932); CPython 149 net |
+//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 46.9 (500) / 93.7 | OTel, a `String`: 95.0 |
+//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.0 / 623 | |
+//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 16.3 net |
+//! | `ctx.run(\|\| 0)` | 12.8 (189) | CPython 11.5 net |
+//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.11 (81); 9.26; 5.73 (69) | `task_local` `scope` 4.97 (65); a bare poll 0.82 (8) |
+//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 324 (3,427) / 427 | `tokio::spawn` 314 (3,310) / 391 |
+//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,225 (12,109; 22.9 allocations) | bare axum 500 (5,560; 12); tower-http's request-id layers 1,194 (12,035; 27.1) |
 //!
 //! ```text
-//! get_vs_otel=0.56 get_vs_cpython=0.37 set_reset_vs_otel=0.64 set_reset_arc_vs_otel=0.71 copy_flat=1.02 poll_vs_task_local=2.42 spawn_vs_tokio=1.22 http_added_vs_tower_http=1.06
+//! get_vs_otel=0.47 get_vs_cpython=0.30 set_reset_vs_otel=0.26 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.23 spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04
 //! ```
 //!
-//! The same build's instruction ratios: `get_vs_otel` 0.74, `set_reset_vs_otel`
-//! 0.44, `set_reset_arc_vs_otel` 0.63, `poll_vs_task_local` 1.97 (`runtime::Task`
-//! 1.83), `http_added_vs_tower_http` 1.016. In another run of the report on
-//! the same machine, under more load, `get_vs_otel` was 0.72 and
-//! `get_vs_cpython` 0.22: on this machine the time ratios move by up to 0.15
-//! from run to run, the instruction counts do not.
+//! The same build's instruction ratios: `get_vs_otel` 0.58,
+//! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.28 (`runtime::Task`
+//! 1.07), spawn of the 512-byte future on current-thread 1.035,
+//! `http_added_vs_tower_http` 1.011. An earlier run of this round, before
+//! the request-id policy and the typed variables were added to the request
+//! layer and before the last change to `set`, read `get_vs_cpython=0.29
+//! poll_vs_task_local=1.13 spawn_vs_tokio=1.13 http_added_vs_tower_http=1.03`:
+//! on this machine the time ratios move by up to 0.1 from run to run, the
+//! instruction counts do not.
 //!
 //! `get` of an inline value, `with`, `get_arc`, `copy_context` and
 //! `child_context` (of a context whose variables are all inherited) allocate
 //! nothing, and neither does a `set` + `reset` of an inline value in an
 //! unshared context. Set + reset among 1,024 variables stays under a
-//! microsecond, unshared (70 ns) and right after a copy (641 ns).
+//! microsecond, unshared (59.7 ns) and right after a copy (623 ns).
 //!
-//! # What this round changed
+//! # What the last two rounds changed
 //!
 //! Each change measured with callgrind on the build before and after it
-//! (instructions per operation):
+//! (instructions per operation); times are best-of-5 or interleaved medians
+//! of both builds on the machine above.
+//!
+//! The thread's slot and the write path (this round):
+//!
+//! | change | measured |
+//! |---|---|
+//! | the thread's slot holds the current map itself, not an `Rc` of it; readers that run user code ([`with`](crate::ContextVar::with), `get` of a type not stored inline) hold the value they read, an inline copy or a reference count, instead of the map | a poll of a task's root 127 → 99; set + reset of a `u64` 399 → 374; `get_arc` 116 → 80; `get` of a `String` 288 → 299 (an atomic increment and decrement instead of an `Rc`'s) |
+//! | a read scans the small vector for its key, with no insertion point to track | `get` among 1 variable 65 → 56, among 4 93 → 77 |
+//! | the base context's id stays in its own cell and its task is always none: entering a context from the base context, and exiting back, move only its map | a poll 98 → 78 |
+//! | the slot's fields in declaration order, so that an exit to the base context is two 8-byte moves rather than one 16-byte load waiting on the 8-byte store the entry made (a failed store forward, about 12 cycles) | a poll 8.2 → 5.5 ns, a `task_local` scope's 5.0 |
+//! | the replacement of a variable already bound in an unshared small map inlined into `set` and `reset`: the new binding is written straight into its slot instead of being assembled on the stack and copied by wide loads that wait on its narrow stores; `reset` copies the old binding by its known type | set + reset of a `u64` 378 → 269 and 28.6 → 20.9 ns (OpenTelemetry's write 77); of a `String` 597 → 500 |
+//! | `contextvars_tokio::spawn` and `JoinSet::spawn` hand the task to tokio through the runtime's handle, which moves it into the task's allocation with three fewer copies than `tokio::spawn` | spawn and await of a 512-byte future 3,751 → 3,427 (`tokio::spawn` of the bare future 3,287); interleaved, medians of 5: current-thread 383 → 344 ns, multi-thread 491 → 460 ns |
+//!
+//! Tried and left out: the small vector in the map's own allocation
+//! (`smallvec`, 4 entries inline: reads 2 to 5 instructions slower, a copy
+//! before a write no cheaper, as glibc's allocator serves both sizes from
+//! its per-thread cache); the task probe and the write in one access to the
+//! thread-local (18 to 54 more instructions: the closure carrying the new
+//! binding is moved through the result); a base context that never moves,
+//! at the cost of a branch in every read (reads 5 and set + reset 14
+//! instructions slower, polls no faster than the design kept); `get`
+//! inlined into its caller (6 more).
+//!
+//! Values by value (the round before):
 //!
 //! | change | measured |
 //! |---|---|
@@ -153,36 +180,38 @@
 //! | `spawn_vs_tokio` | `contextvars_tokio::spawn(f).await` / `tokio::spawn(f).await`, `f` a 512-byte future, the worse of current-thread and multi-thread | ≤ 1.08 |
 //! | `http_added_vs_tower_http` | in process (`Service::call`, same header mix): (layer − bare axum) / (tower-http `SetRequestId` + `PropagateRequestId` − bare axum) | ≤ 1.0 |
 //!
-//! Two are met (`copy_flat`, and `get_vs_cpython` in some runs). Where the
-//! others stand, and what is left:
+//! In the run above five are met: `get_vs_otel`, `set_reset_vs_otel`,
+//! `set_reset_arc_vs_otel`, `copy_flat` and `poll_vs_task_local`. Where the
+//! other three stand, and the floor each one meets in the same run:
 //!
-//! * **Reads** (`get_vs_otel`). A read by value is 69 instructions to
-//!   OpenTelemetry's 93: the thread-local access (with its check that the
-//!   slot is alive), taking the map out of the slot and putting it back, a
-//!   scan of the map, and the variant test of the inline value. The
-//!   reference rows keep the floors in the same run: the least safe
-//!   map-backed read (a `RefCell` borrow, a search, `Any`'s downcast) is 55,
-//!   the same with `unsafe` code 28.
-//! * **Writes** (`set_reset_vs_otel`, `set_reset_arc_vs_otel`). An inline
-//!   `u64` write and its reset cost 412 instructions, with no allocation
-//!   and no atomic operation: two map updates (a binding is 64 bytes, aligned
-//!   for `u128`; 48 without `u128`, measured at 394), a token, and the task
-//!   probe (tokio's task id). A `String` adds its `Arc` (162 instructions on
-//!   its own).
-//! * **Polls** (`poll_vs_task_local`). A `task_local` scope swaps one value
-//!   in a `RefCell`; a poll here swaps the map, the context's id and the
-//!   entering task in and out of the thread's slot, so that `set` can refuse
-//!   to write into another task's context: 128 instructions to 65, and 119
-//!   for the spawned tasks' [`runtime::Task`](crate::runtime::Task).
-//! * **Spawns** (`spawn_vs_tokio`). The copy of the spawner's context, the
-//!   task's first entry and its release, and more moves of the future:
-//!   with a 512-byte future, 325 of the 590 instructions a spawn adds are
-//!   copies of it (11 against tokio's 8).
-//! * **HTTP** (`http_added_vs_tower_http`). The layer parses four headers,
-//!   makes a context with three variables and echoes the id, for 1.6% more
-//!   instructions than tower-http's pair, which parses one header and sets
-//!   nothing; most of what is left is allocation (the map and its vector,
-//!   the request id's and trace context's `Arc`s).
+//! * **`get_vs_cpython`** (0.30, target 0.25). A read by value is 54
+//!   instructions: the thread-local access (with the check that the slot is
+//!   alive, which a thread-local with a destructor pays at every access),
+//!   taking the map out of the slot and putting it back, a scan of the map,
+//!   the variant test of the inline value. Taking the map out and putting
+//!   it back is two stores, and the next read's load waits on the last one:
+//!   in safe code a `Cell` cannot lend its contents, and a `RefCell`'s
+//!   borrow flag costs the same round trip. The reference rows of the same
+//!   run: a `RefCell` borrow and read of one thread-local value, no map at
+//!   all, 1.09 ns (0.12 of CPython); the least safe map-backed read 4.26 ns,
+//!   slower than this read. Closing the rest means reading the slot through
+//!   a raw pointer, which the core crate does not do.
+//! * **`spawn_vs_tokio`** (1.09: current-thread 1.03, met; multi-thread
+//!   1.09). The spawn adds the copy of the spawner's context (one reference
+//!   count), its first entry, its release, and a task 24 bytes larger; the
+//!   future is no longer copied more often than by `tokio::spawn`. On the
+//!   multi-thread runtime the rest follows the allocator and the wake-ups:
+//!   a `task_local` scope around an empty future, which carries one value
+//!   and nothing else, costs 1.11 of `tokio::spawn` there in the same run
+//!   (this crate's spawn of the same empty future 1.08), and the row moves
+//!   by 0.05 from run to run.
+//! * **`http_added_vs_tower_http`** (1.04). The layer parses four headers
+//!   instead of one, validates them, makes a context with three variables
+//!   and echoes the id, with 4.3 allocations per request fewer than
+//!   tower-http's pair and 1.1% more instructions (6,549 added to bare
+//!   axum's, against 6,475); the default request-id policy and the typed
+//!   variables cost 17 of them. What is left is spread over the header
+//!   scan, `traceparent`'s hex and the context's two bindings.
 //!
 //! # Measure on your machine
 //!
