@@ -75,7 +75,10 @@ impl LazyId {
     /// with the bits of `flags` set (which the counter's ids never have).
     #[inline]
     pub(crate) fn get_with(&self, counter: &IdCounter, flags: u64) -> u64 {
-        let id = self.0.load(Ordering::Relaxed);
+        // `Acquire` (a plain load on x86): whatever was announced before the
+        // id was published (see `get_announced`) is visible to code that
+        // reads the id here, and to what that code hands on.
+        let id = self.0.load(Ordering::Acquire);
         if id != 0 {
             return id;
         }
@@ -85,7 +88,7 @@ impl LazyId {
     /// The id, or 0 if none is assigned yet.
     #[inline]
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire)
     }
 
     /// Returns the id as [`get_with`](LazyId::get_with) does, calling
@@ -105,9 +108,12 @@ impl LazyId {
         }
         let fresh = counter.next() | flags;
         announce(fresh, true);
+        // `Release`: the announcement happens before any use of the id by a
+        // thread that reads it (with `Acquire`); `Acquire` on failure, for
+        // the winner's announcement.
         match self
             .0
-            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(0, fresh, Ordering::Release, Ordering::Acquire)
         {
             Ok(_) => fresh,
             Err(winner) => {
@@ -122,7 +128,7 @@ impl LazyId {
         let fresh = counter.next() | flags;
         match self
             .0
-            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(0, fresh, Ordering::Release, Ordering::Acquire)
         {
             Ok(_) => fresh,
             Err(winner) => winner,
