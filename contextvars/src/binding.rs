@@ -330,15 +330,13 @@ impl Binding {
     /// the others.
     #[inline(always)]
     pub(crate) fn clone_as<T: 'static>(&self) -> Binding {
-        if Stored::is_inline::<T>() {
-            if let Some(stored) = self.value.inline_ref::<T>().and_then(Stored::inline) {
-                return Binding {
-                    key: self.key,
-                    value: stored,
-                };
-            }
+        match self.inline_copy_as::<T>() {
+            Some(value) => Binding {
+                key: self.key,
+                value,
+            },
+            None => self.clone(),
         }
-        self.clone()
     }
 
     /// The value, held for a reader (see [`Held`]), when the caller knows it
@@ -346,15 +344,23 @@ impl Binding {
     /// dispatch on the others.
     #[inline(always)]
     pub(crate) fn hold<T: 'static>(&self) -> Held {
-        if Stored::is_inline::<T>() {
-            if let Some(stored) = self.value.inline_ref::<T>().and_then(Stored::inline) {
-                return Held(stored);
-            }
+        if let Some(stored) = self.inline_copy_as::<T>() {
+            return Held(stored);
         }
         match &self.value {
             Stored::Shared(value) => Held(Stored::Shared(Arc::clone(value))),
             other => Held(other.clone()),
         }
+    }
+
+    /// A copy of the value, if it is an inline `T`, made from its known
+    /// variant: the type tests fold away when compiled for `T`.
+    #[inline(always)]
+    fn inline_copy_as<T: 'static>(&self) -> Option<Stored> {
+        if !Stored::is_inline::<T>() {
+            return None;
+        }
+        self.value.inline_ref::<T>().and_then(Stored::inline)
     }
 
     /// Whether values of type `T` are stored inline (and so can be copied
