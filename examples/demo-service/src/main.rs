@@ -840,13 +840,19 @@ fn check_order(
     tally.cross_talk == cross_before && tally.missing == missing_before
 }
 
-/// POSTs `cases` to the frontend's `/test`; its status and body.
+/// POSTs `cases` to the frontend's `/test`, with `traceparent` if given;
+/// its status and body.
 async fn post_test_cases(
     frontend: &str,
     cases: serde_json::Value,
+    traceparent: Option<&str>,
 ) -> Result<(StatusCode, String), String> {
-    let request = http::Request::post(format!("{frontend}/test"))
-        .header("content-type", "application/json")
+    let mut request =
+        http::Request::post(format!("{frontend}/test")).header("content-type", "application/json");
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let request = request
         .body(Full::new(Bytes::from(cases.to_string())))
         .map_err(|e| e.to_string())?;
     let response = http_client()
@@ -872,17 +878,10 @@ async fn check_w3c_test_endpoint(services: &Services) -> Result<String, String> 
         { "url": format!("{}/echo", services.backend), "arguments": [] },
         { "url": format!("{}/echo", services.backend), "arguments": [{ "url": "unused", "arguments": [] }] },
     ]);
-    let request = http::Request::post(format!("{}/test", services.frontend))
-        .header("content-type", "application/json")
-        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
-        .body(Full::new(Bytes::from(cases.to_string())))
-        .map_err(|e| e.to_string())?;
-    let response = http_client()
-        .request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status() != StatusCode::OK {
-        return Err(format!("POST /test answered {}", response.status()));
+    let traceparent = format!("00-{trace_id}-{parent}-01");
+    let (status, _) = post_test_cases(&services.frontend, cases, Some(&traceparent)).await?;
+    if status != StatusCode::OK {
+        return Err(format!("POST /test answered {status}"));
     }
     let echoed = services.state.echoed.lock().unwrap().clone();
     if echoed.len() != 2 {
@@ -904,6 +903,7 @@ async fn check_w3c_test_endpoint(services: &Services) -> Result<String, String> 
     let (status, message) = post_test_cases(
         &services.frontend,
         serde_json::json!([{ "url": format!("{}/no-such-route", services.backend), "arguments": [] }]),
+        None,
     )
     .await?;
     if status != StatusCode::BAD_GATEWAY || !message.contains("404") {
@@ -1127,7 +1127,9 @@ mod tests {
 
             // Every callback succeeds: 200.
             let cases = serde_json::json!([{ "url": echo, "arguments": [] }]);
-            let (status, _) = post_test_cases(&services.frontend, cases).await.unwrap();
+            let (status, _) = post_test_cases(&services.frontend, cases, None)
+                .await
+                .unwrap();
             assert_eq!(status, StatusCode::OK);
 
             // A callback answers 404: 502, naming the case, URL and status;
@@ -1138,7 +1140,9 @@ mod tests {
                 { "url": missing, "arguments": [] },
                 { "url": echo, "arguments": [] },
             ]);
-            let (status, message) = post_test_cases(&services.frontend, cases).await.unwrap();
+            let (status, message) = post_test_cases(&services.frontend, cases, None)
+                .await
+                .unwrap();
             assert_eq!(status, StatusCode::BAD_GATEWAY);
             assert_eq!(
                 message,
@@ -1148,7 +1152,9 @@ mod tests {
 
             // A callback that cannot be made: 502 too.
             let cases = serde_json::json!([{ "url": "http://127.0.0.1:1/", "arguments": [] }]);
-            let (status, message) = post_test_cases(&services.frontend, cases).await.unwrap();
+            let (status, message) = post_test_cases(&services.frontend, cases, None)
+                .await
+                .unwrap();
             assert_eq!(status, StatusCode::BAD_GATEWAY);
             assert!(
                 message.starts_with("case 0: POST http://127.0.0.1:1/: call failed"),
