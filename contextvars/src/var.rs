@@ -355,7 +355,7 @@ impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
     /// V.set(3);
     /// assert_eq!(V.get_opt(), Some(3));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_opt(&self) -> Option<T> {
         if Binding::is_inline::<T>() {
             // A copy of a primitive runs no user code, so it can be made
@@ -363,7 +363,7 @@ impl<T: Clone + Send + Sync + fmt::Debug + 'static> ContextVar<T> {
             current::peek(self.id(), |binding| {
                 binding.map(|b| match b.inline_ref::<T>() {
                     Some(value) => value.clone(),
-                    None => downcast_ref::<T>(b).clone(),
+                    None => not_its_type(),
                 })
             })
         } else {
@@ -973,11 +973,13 @@ fn held_ref<T: 'static>(held: &Held) -> &T {
         .unwrap_or_else(|| unreachable!("a variable's id is only ever bound to its own type"))
 }
 
-fn downcast_ref<T: 'static>(binding: &Binding) -> &T {
-    binding
-        .value()
-        .downcast_ref::<T>()
-        .unwrap_or_else(|| unreachable!("a variable's id is only ever bound to its own type"))
+/// The panic of a binding that is not of its variable's type, which no
+/// public API can make: kept out of line, so that the reads it guards stay
+/// small enough to be inlined.
+#[cold]
+#[inline(never)]
+fn not_its_type() -> ! {
+    unreachable!("a variable's id is only ever bound to its own type")
 }
 
 impl<T: fmt::Debug + Send + Sync + 'static> fmt::Debug for ContextVar<T> {
