@@ -57,7 +57,9 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: WithContext<F>,
-        request_id: RequestId,
+        // Taken when the response is ready: the echo moves it into the
+        // response's headers instead of sharing it (no reference count).
+        request_id: Option<RequestId>,
         echo_header: Option<HeaderName>,
         response_extension: bool,
     }
@@ -72,7 +74,7 @@ impl<F> ResponseFuture<F> {
     ) -> ResponseFuture<F> {
         ResponseFuture {
             inner,
-            request_id,
+            request_id: Some(request_id),
             echo_header,
             response_extension,
         }
@@ -112,14 +114,18 @@ where
             Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
             Poll::Pending => return Poll::Pending,
         };
+        let Some(request_id) = this.request_id.take() else {
+            // The inner future returned twice; the id went with the first.
+            return Poll::Ready(Ok(response));
+        };
+        if *this.response_extension {
+            response.extensions_mut().insert(request_id.clone());
+        }
         if let Some(name) = this.echo_header.take() {
             // One lookup: the name is hashed once, and only inserted if absent.
             if let Entry::Vacant(slot) = response.headers_mut().entry(name) {
-                slot.insert(this.request_id.to_header_value());
+                slot.insert(request_id.into_header_value());
             }
-        }
-        if *this.response_extension {
-            response.extensions_mut().insert(this.request_id.clone());
         }
         Poll::Ready(Ok(response))
     }

@@ -392,6 +392,7 @@ impl RequestContextLayer {
     /// let req = http::Request::builder().header("x-request-id", "r-1").body(()).unwrap();
     /// let res = svc.oneshot(req).await.unwrap();
     /// assert_eq!(res.extensions().get::<RequestId>().unwrap().as_str(), "r-1");
+    /// assert_eq!(res.headers()["x-request-id"], "r-1"); // still echoed
     /// # }
     /// ```
     pub fn response_extension(mut self, insert: bool) -> RequestContextLayer {

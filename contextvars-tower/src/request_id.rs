@@ -207,6 +207,11 @@ impl RequestId {
     pub fn to_header_value(&self) -> HeaderValue {
         self.0.clone()
     }
+
+    /// The id as a header value, without a new reference to its bytes.
+    pub(crate) fn into_header_value(self) -> HeaderValue {
+        self.0
+    }
 }
 
 fn validate(bytes: &[u8]) -> Result<(), InvalidRequestId> {
