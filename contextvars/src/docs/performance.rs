@@ -87,51 +87,58 @@
 //! instruction counts (callgrind, `report --only ID N`: the difference
 //! between runs of N and 3N iterations, over 2N) settle what timings cannot.
 //!
-//! One run, on a shared 2-vCPU Intel Xeon virtual machine (KVM, rustc 1.95,
+//! One run, on a shared 2-vCPU AMD EPYC virtual machine (KVM, rustc 1.95,
 //! glibc's allocator); medians, ns per operation; instructions per operation
 //! in parentheses, counted with callgrind on the same build:
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `u64` `var.get()` by value, 1 / 1,024 variables | 2.74 (54) / 6.53 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.86 (93); CPython `var.get()` 9.01 net |
-//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 3.16 (60) / 7.17 | `task_local` `with` 1.65 |
-//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.52 (71) / 9.40 | |
-//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (267) / 59.7 | OTel, a `u64`: 76.7 (932); CPython 149 net |
-//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 46.9 (500) / 93.7 | OTel, a `String`: 95.0 |
-//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.0 / 623 | |
-//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 16.3 net |
-//! | `ctx.run(\|\| 0)` | 12.8 (189) | CPython 11.5 net |
-//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.11 (81); 9.26; 5.73 (69) | `task_local` `scope` 4.97 (65); a bare poll 0.82 (8) |
-//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 324 (3,427) / 427 | `tokio::spawn` 314 (3,310) / 391 |
-//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,225 (12,109; 22.9 allocations) | bare axum 500 (5,560; 12); tower-http's request-id layers 1,194 (12,035; 27.1) |
+//! | `u64` `var.get()` by value, 1 / 1,024 variables | 1.81 (44) / 5.85 | OTel `map_current(\|c\| c.get::<T>().copied())` 6.28 (93); CPython `var.get()` 9.50 net |
+//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 2.89 (60) / 7.21 | `task_local` `with` 1.36 |
+//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.45 (70) / 8.82 | |
+//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (266) / 59.6 | OTel, a `u64`: 75.8 (932); CPython 161 net |
+//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 46.2 (500) / 94.2 | OTel, a `String`: 94.6 |
+//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.9 / 624 | |
+//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 16.9 net |
+//! | `ctx.run(\|\| 0)` | 12.7 (190) | CPython 12.4 net |
+//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.13 (81); 9.27; 5.73 (68) | `task_local` `scope` 4.97 (65); a bare poll 0.82 (7) |
+//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 335 (3,394) / 456 | `tokio::spawn` 320 (3,287) / 406 |
+//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,278 (12,164; 22.9 allocations) | bare axum 523 (5,621; 12); tower-http's request-id layers 1,226 (12,130; 27.1) |
 //!
 //! ```text
-//! get_vs_otel=0.47 get_vs_cpython=0.30 set_reset_vs_otel=0.26 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.23 spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04
+//! get_vs_otel=0.29 get_vs_cpython=0.19 set_reset_vs_otel=0.27 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.24 spawn_vs_tokio=1.12 http_added_vs_tower_http=1.07
 //! ```
 //!
-//! The same build's instruction ratios: `get_vs_otel` 0.58,
-//! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.28 (`runtime::Task`
-//! 1.07), spawn of the 512-byte future on current-thread 1.035,
-//! `http_added_vs_tower_http` 1.011. An earlier run of this round, before
-//! the request-id policy and the typed variables were added to the request
-//! layer and before the last change to `set`, read `get_vs_cpython=0.29
-//! poll_vs_task_local=1.13 spawn_vs_tokio=1.13 http_added_vs_tower_http=1.03`:
-//! on this machine the time ratios move by up to 0.1 from run to run, the
-//! instruction counts do not.
+//! The same build's instruction ratios: `get_vs_otel` 0.47,
+//! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.25 (`runtime::Task`
+//! 1.05), spawn of the 512-byte future on current-thread 1.033,
+//! `http_added_vs_tower_http` 1.005. The run before it, on the same build
+//! but for the last change to the request layer, read `spawn_vs_tokio=1.07
+//! http_added_vs_tower_http=1.09`; the previous round's last run read
+//! `spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04`. On this machine the
+//! two time ratios that involve a runtime or a whole request move by up to
+//! 0.1 from run to run; the instruction counts do not.
 //!
 //! `get` of an inline value, `with`, `get_arc`, `copy_context` and
 //! `child_context` (of a context whose variables are all inherited) allocate
 //! nothing, and neither does a `set` + `reset` of an inline value in an
 //! unshared context. Set + reset among 1,024 variables stays under a
-//! microsecond, unshared (59.7 ns) and right after a copy (623 ns).
+//! microsecond, unshared (59.6 ns) and right after a copy (624 ns).
 //!
-//! # What the last two rounds changed
+//! # What the last rounds changed
 //!
 //! Each change measured with callgrind on the build before and after it
 //! (instructions per operation); times are best-of-5 or interleaved medians
 //! of both builds on the machine above.
 //!
-//! The thread's slot and the write path (this round):
+//! This round:
+//!
+//! | change | measured |
+//! |---|---|
+//! | a read by value inlined into its caller, with the panic for a binding of another type (which no API can make: a value of an inline type is always stored inline) kept out of line | `get` of a `u64` among 1 variable 55 → 44 instructions; interleaved, medians of 5: 2.80 → 1.86 ns, among 1,024 6.69 → 5.96 ns |
+//! | the response future moves the request id into the echoed header instead of sharing it | one reference-count increment and decrement fewer per request; in process 12,186 → 12,164 instructions; times within the noise: interleaved, medians of 9, the added cost over tower-http's within each build 1.039 → 1.038, while tower-http's own row, the same code in both builds, moved by 31 ns |
+//!
+//! The thread's slot and the write path (the round before):
 //!
 //! | change | measured |
 //! |---|---|
@@ -150,9 +157,14 @@
 //! binding is moved through the result); a base context that never moves,
 //! at the cost of a branch in every read (reads 5 and set + reset 14
 //! instructions slower, polls no faster than the design kept); `get`
-//! inlined into its caller (6 more).
+//! inlined into its caller while the read of a binding stored otherwise was
+//! inlined with it (6 more; done this round once that path moved out of
+//! line); `contextvars_tokio::spawn` through `tokio::spawn` instead of the
+//! runtime's handle, which clones the handle (an atomic increment and
+//! decrement) but copies the task three more times (interleaved, medians of
+//! 7: current-thread 339 → 383 ns, multi-thread 468 → 503 ns).
 //!
-//! Values by value (the round before):
+//! Values by value (two rounds before):
 //!
 //! | change | measured |
 //! |---|---|
@@ -180,38 +192,36 @@
 //! | `spawn_vs_tokio` | `contextvars_tokio::spawn(f).await` / `tokio::spawn(f).await`, `f` a 512-byte future, the worse of current-thread and multi-thread | ≤ 1.08 |
 //! | `http_added_vs_tower_http` | in process (`Service::call`, same header mix): (layer − bare axum) / (tower-http `SetRequestId` + `PropagateRequestId` − bare axum) | ≤ 1.0 |
 //!
-//! In the run above five are met: `get_vs_otel`, `set_reset_vs_otel`,
-//! `set_reset_arc_vs_otel`, `copy_flat` and `poll_vs_task_local`. Where the
-//! other three stand, and the floor each one meets in the same run:
+//! In the run above six are met: `get_vs_otel`, `get_vs_cpython`,
+//! `set_reset_vs_otel`, `set_reset_arc_vs_otel`, `copy_flat` and
+//! `poll_vs_task_local`. Where the other two stand, and the floor each one
+//! meets in the same run:
 //!
-//! * **`get_vs_cpython`** (0.30, target 0.25). A read by value is 54
-//!   instructions: the thread-local access (with the check that the slot is
-//!   alive, which a thread-local with a destructor pays at every access),
-//!   taking the map out of the slot and putting it back, a scan of the map,
-//!   the variant test of the inline value. Taking the map out and putting
-//!   it back is two stores, and the next read's load waits on the last one:
-//!   in safe code a `Cell` cannot lend its contents, and a `RefCell`'s
-//!   borrow flag costs the same round trip. The reference rows of the same
-//!   run: a `RefCell` borrow and read of one thread-local value, no map at
-//!   all, 1.09 ns (0.12 of CPython); the least safe map-backed read 4.26 ns,
-//!   slower than this read. Closing the rest means reading the slot through
-//!   a raw pointer, which the core crate does not do.
-//! * **`spawn_vs_tokio`** (1.09: current-thread 1.03, met; multi-thread
-//!   1.09). The spawn adds the copy of the spawner's context (one reference
-//!   count), its first entry, its release, and a task 24 bytes larger; the
-//!   future is no longer copied more often than by `tokio::spawn`. On the
-//!   multi-thread runtime the rest follows the allocator and the wake-ups:
-//!   a `task_local` scope around an empty future, which carries one value
-//!   and nothing else, costs 1.11 of `tokio::spawn` there in the same run
-//!   (this crate's spawn of the same empty future 1.08), and the row moves
-//!   by 0.05 from run to run.
-//! * **`http_added_vs_tower_http`** (1.04). The layer parses four headers
+//! * **`spawn_vs_tokio`** (1.12: current-thread 1.05, met; multi-thread
+//!   1.12; 1.07 in the run before). The spawn adds the copy of the
+//!   spawner's context (one reference count), its first entry, its release,
+//!   the clone of the runtime's handle, and 24 bytes to the task, which
+//!   keeps tokio's task cell at 640 bytes; the future is not copied more
+//!   often than by `tokio::spawn`. On current-thread that is 107
+//!   instructions (3,394 against 3,287). On the multi-thread runtime the
+//!   rest follows the wake-ups, which make the row bimodal: a `task_local`
+//!   scope around an empty future, which carries one value and nothing
+//!   else, costs 1.06 of `tokio::spawn` there in the same run (this crate's
+//!   spawn of the same empty future 1.05), and the 512-byte row moves by
+//!   0.1 from run to run (interleaved medians of 7, one build: 1.16).
+//! * **`http_added_vs_tower_http`** (1.07; 1.09 in the run before; 1.00 to
+//!   1.04 in interleaved runs of the rows alone). The layer parses four headers
 //!   instead of one, validates them, makes a context with three variables
 //!   and echoes the id, with 4.3 allocations per request fewer than
-//!   tower-http's pair and 1.1% more instructions (6,549 added to bare
-//!   axum's, against 6,475); the default request-id policy and the typed
-//!   variables cost 17 of them. What is left is spread over the header
-//!   scan, `traceparent`'s hex and the context's two bindings.
+//!   tower-http's pair and 0.5% more instructions (6,543 added to bare
+//!   axum's, against 6,509). Sampled on the same machine, the time the two
+//!   spend beyond their instructions goes to reference counts (the request
+//!   id's bytes, the context's bindings) and to the clock read of each
+//!   UUIDv7; the row moves by 0.1 from run to run, with the heap's state
+//!   left by the rows before it. Below 1.0 in every run takes fewer
+//!   reference counts per request: the request's three values in one
+//!   allocation with one count, which the core's bindings cannot express
+//!   yet.
 //!
 //! # Measure on your machine
 //!
