@@ -12,7 +12,13 @@
 //!    2, …), so that a slow spell of the machine hits all of them alike;
 //! 4. a benchmark's time is the **median** of its repetitions (the min is
 //!    shown too), in ns per operation;
-//! 5. allocations are counted afterwards, in a separate untimed pass (see
+//! 5. each round runs at another depth of the stack ([`at_stack_depth`]), so
+//!    that the median does not hang on one placement of the measured loop's
+//!    stack frame against the thread-locals and the heap: on the machines
+//!    here, a store and a later load whose addresses agree in their low 12
+//!    bits (4K aliasing) slow a loop of a few nanoseconds by a third, and
+//!    which loops suffer changed from one process to the next;
+//! 6. allocations are counted afterwards, in a separate untimed pass (see
 //!    [`AllocProbe`]).
 
 use std::fmt;
@@ -175,9 +181,9 @@ pub fn measure(group: Group, config: &Config, probe: Option<AllocProbe<'_>>) -> 
         (bench.routine)(n);
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(config.reps); benches.len()];
-    for _ in 0..config.reps {
+    for round in 0..config.reps {
         for ((bench, &n), samples) in benches.iter_mut().zip(&iters).zip(&mut samples) {
-            let elapsed = (bench.routine)(n);
+            let elapsed = at_stack_depth(round * STACK_STEP, &mut || (bench.routine)(n));
             samples.push(elapsed.as_secs_f64() * 1e9 / n as f64);
         }
     }
@@ -200,6 +206,27 @@ pub fn measure(group: Group, config: &Config, probe: Option<AllocProbe<'_>>) -> 
         })
         .collect();
     MeasuredGroup { title, note, rows }
+}
+
+/// Frames of [`at_stack_depth`] added from one round to the next: with
+/// frames of about 100 bytes, the rounds' stacks start at offsets spread
+/// over more than a 4 KiB page.
+const STACK_STEP: usize = 5;
+
+/// Runs `f` `frames` stack frames of at least 64 bytes deeper than the
+/// caller.
+#[inline(never)]
+pub fn at_stack_depth<R>(frames: usize, f: &mut dyn FnMut() -> R) -> R {
+    let pad = std::hint::black_box([0u8; 64]);
+    let result = if frames == 0 {
+        f()
+    } else {
+        at_stack_depth(frames - 1, f)
+    };
+    // Used after the call, so the frame keeps its pad (and the call is not
+    // a tail call).
+    std::hint::black_box(&pad);
+    result
 }
 
 /// The iteration count that makes one repetition last about
