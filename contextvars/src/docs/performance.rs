@@ -93,37 +93,48 @@
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `u64` `var.get()` by value, 1 / 1,024 variables | 1.81 (44) / 5.85 | OTel `map_current(\|c\| c.get::<T>().copied())` 6.28 (93); CPython `var.get()` 9.50 net |
-//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 2.89 (60) / 7.21 | `task_local` `with` 1.36 |
-//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.45 (70) / 8.82 | |
-//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (266) / 59.6 | OTel, a `u64`: 75.8 (932); CPython 161 net |
-//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 46.2 (500) / 94.2 | OTel, a `String`: 94.6 |
-//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.9 / 624 | |
-//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 16.9 net |
-//! | `ctx.run(\|\| 0)` | 12.7 (190) | CPython 12.4 net |
-//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.13 (81); 9.27; 5.73 (68) | `task_local` `scope` 4.97 (65); a bare poll 0.82 (7) |
-//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 335 (3,394) / 456 | `tokio::spawn` 320 (3,287) / 406 |
-//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,278 (12,164; 22.9 allocations) | bare axum 523 (5,621; 12); tower-http's request-id layers 1,226 (12,130; 27.1) |
+//! | `u64` `var.get()` by value, 1 / 1,024 variables | 1.81 (44) / 5.85 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.92 (93); CPython `var.get()` 9.61 net |
+//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 3.17 (60) / 7.21 | `task_local` `with` 1.36 |
+//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.48 (70) / 8.81 | |
+//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (266) / 59.6 | OTel, a `u64`: 76.3 (932); CPython 158 net |
+//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 47.2 (500) / 93.5 | OTel, a `String`: 95.5 |
+//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.8 / 630 | |
+//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 17.7 net |
+//! | `ctx.run(\|\| 0)` | 12.8 (190) | CPython 12.0 net |
+//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.01 (81); 9.29; 5.73 (68) | `task_local` `scope` 4.96 (65); a bare poll 0.82 (7) |
+//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 329 (3,394) / 468 | `tokio::spawn` 323 (3,287) / 441 |
+//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,301 (12,164; 22.9 allocations) | bare axum 535 (5,621; 12); tower-http's request-id layers 1,280 (12,130; 27.1) |
 //!
 //! ```text
-//! get_vs_otel=0.29 get_vs_cpython=0.19 set_reset_vs_otel=0.27 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.24 spawn_vs_tokio=1.12 http_added_vs_tower_http=1.07
+//! get_vs_otel=0.31 get_vs_cpython=0.19 set_reset_vs_otel=0.26 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.21 spawn_vs_tokio=1.06 http_added_vs_tower_http=1.03
 //! ```
 //!
 //! The same build's instruction ratios: `get_vs_otel` 0.47,
 //! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.25 (`runtime::Task`
 //! 1.05), spawn of the 512-byte future on current-thread 1.033,
-//! `http_added_vs_tower_http` 1.005. The run before it, on the same build
-//! but for the last change to the request layer, read `spawn_vs_tokio=1.07
+//! `http_added_vs_tower_http` 1.005. The run before it, of the same build,
+//! read `get_vs_cpython=0.21 poll_vs_task_local=1.19 spawn_vs_tokio=1.05
 //! http_added_vs_tower_http=1.09`; the previous round's last run read
-//! `spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04`. On this machine the
-//! two time ratios that involve a runtime or a whole request move by up to
-//! 0.1 from run to run; the instruction counts do not.
+//! `spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04`. The time ratios that
+//! involve a runtime or a whole request move by up to 0.1 from run to run;
+//! the instruction counts do not.
+//!
+//! Where a loop of a few nanoseconds stores to the thread's slot and loads
+//! from the future it polls, its time also depends on where the two sit:
+//! when their addresses agree in their low 12 bits, the processor takes the
+//! load for one that may depend on the store (4K aliasing) and waits. The
+//! stack's placement changes from one process to the next (a task's root
+//! poll measured 5.5 to 9.8 ns in separate processes of one build), so the
+//! report runs each round at another depth of the stack and takes the
+//! median; the slot's placement is fixed by the binary's other
+//! thread-locals (one thread-local of 96 bytes added elsewhere in the
+//! binary moved the same poll to 8.1 ns in every process).
 //!
 //! `get` of an inline value, `with`, `get_arc`, `copy_context` and
 //! `child_context` (of a context whose variables are all inherited) allocate
 //! nothing, and neither does a `set` + `reset` of an inline value in an
 //! unshared context. Set + reset among 1,024 variables stays under a
-//! microsecond, unshared (59.6 ns) and right after a copy (624 ns).
+//! microsecond, unshared (59.6 ns) and right after a copy (630 ns).
 //!
 //! # What the last rounds changed
 //!
@@ -136,6 +147,7 @@
 //! | change | measured |
 //! |---|---|
 //! | a read by value inlined into its caller, with the panic for a binding of another type (which no API can make: a value of an inline type is always stored inline) kept out of line | `get` of a `u64` among 1 variable 55 → 44 instructions; interleaved, medians of 5: 2.80 → 1.86 ns, among 1,024 6.69 → 5.96 ns |
+//! | the report: each round of a benchmark at another depth of the stack | the median of a task's root poll no longer follows one process's stack placement (two runs of one build: 1.19 and 1.21 of a `task_local` scope) |
 //! | the response future moves the request id into the echoed header instead of sharing it | one reference-count increment and decrement fewer per request; in process 12,186 → 12,164 instructions; times within the noise: interleaved, medians of 9, the added cost over tower-http's within each build 1.039 → 1.038, while tower-http's own row, the same code in both builds, moved by 31 ns |
 //!
 //! The thread's slot and the write path (the round before):
@@ -162,7 +174,12 @@
 //! line); `contextvars_tokio::spawn` through `tokio::spawn` instead of the
 //! runtime's handle, which clones the handle (an atomic increment and
 //! decrement) but copies the task three more times (interleaved, medians of
-//! 7: current-thread 339 → 383 ns, multi-thread 468 → 503 ns).
+//! 7: current-thread 339 → 383 ns, multi-thread 468 → 503 ns); a UUIDv7
+//! generator per thread for the request layer's ids instead of the `uuid`
+//! crate's process-wide one behind a mutex (on two cores no faster: 89 to
+//! 103 ns per id against 86 to 91 alone, 90 to 97 against 94 to 155 with
+//! two threads making ids at once; ids ordered per thread only; and its
+//! thread-local moved the slot to the 8.1 ns placement above).
 //!
 //! Values by value (two rounds before):
 //!
@@ -192,36 +209,34 @@
 //! | `spawn_vs_tokio` | `contextvars_tokio::spawn(f).await` / `tokio::spawn(f).await`, `f` a 512-byte future, the worse of current-thread and multi-thread | ≤ 1.08 |
 //! | `http_added_vs_tower_http` | in process (`Service::call`, same header mix): (layer − bare axum) / (tower-http `SetRequestId` + `PropagateRequestId` − bare axum) | ≤ 1.0 |
 //!
-//! In the run above six are met: `get_vs_otel`, `get_vs_cpython`,
-//! `set_reset_vs_otel`, `set_reset_arc_vs_otel`, `copy_flat` and
-//! `poll_vs_task_local`. Where the other two stand, and the floor each one
-//! meets in the same run:
+//! In the run above seven are met: `get_vs_otel`, `get_vs_cpython`,
+//! `set_reset_vs_otel`, `set_reset_arc_vs_otel`, `copy_flat`,
+//! `poll_vs_task_local` and `spawn_vs_tokio`. Where the last one stands,
+//! and what `spawn_vs_tokio` rests on:
 //!
-//! * **`spawn_vs_tokio`** (1.12: current-thread 1.05, met; multi-thread
-//!   1.12; 1.07 in the run before). The spawn adds the copy of the
+//! * **`http_added_vs_tower_http`** (1.03; 1.09 in the run before; 1.00 to
+//!   1.04 in interleaved runs of the rows alone). The layer parses four
+//!   headers instead of one, validates them, makes a context with three
+//!   variables and echoes the id, with 4.3 allocations per request fewer
+//!   than tower-http's pair and 0.5% more instructions (6,543 added to bare
+//!   axum's, against 6,509). Sampled on the same machine, the time the two
+//!   spend beyond their instructions goes to reference counts (the request
+//!   id's bytes, the context's bindings) and to the clock read and the
+//!   128-bit division of each UUIDv7 (about 90 ns per id in the `uuid`
+//!   crate, against a UUIDv4's few); the row moves by 0.1 from run to run,
+//!   with the heap's state left by the rows before it. Below 1.0 in every
+//!   run takes fewer reference counts per request (the request's three
+//!   values in one allocation with one count, which the core's bindings
+//!   cannot express yet) or a cheaper default id.
+//! * **`spawn_vs_tokio`** (1.06: current-thread 1.02, multi-thread 1.06;
+//!   1.12 in an earlier run of this round). The spawn adds the copy of the
 //!   spawner's context (one reference count), its first entry, its release,
 //!   the clone of the runtime's handle, and 24 bytes to the task, which
 //!   keeps tokio's task cell at 640 bytes; the future is not copied more
 //!   often than by `tokio::spawn`. On current-thread that is 107
 //!   instructions (3,394 against 3,287). On the multi-thread runtime the
-//!   rest follows the wake-ups, which make the row bimodal: a `task_local`
-//!   scope around an empty future, which carries one value and nothing
-//!   else, costs 1.06 of `tokio::spawn` there in the same run (this crate's
-//!   spawn of the same empty future 1.05), and the 512-byte row moves by
-//!   0.1 from run to run (interleaved medians of 7, one build: 1.16).
-//! * **`http_added_vs_tower_http`** (1.07; 1.09 in the run before; 1.00 to
-//!   1.04 in interleaved runs of the rows alone). The layer parses four headers
-//!   instead of one, validates them, makes a context with three variables
-//!   and echoes the id, with 4.3 allocations per request fewer than
-//!   tower-http's pair and 0.5% more instructions (6,543 added to bare
-//!   axum's, against 6,509). Sampled on the same machine, the time the two
-//!   spend beyond their instructions goes to reference counts (the request
-//!   id's bytes, the context's bindings) and to the clock read of each
-//!   UUIDv7; the row moves by 0.1 from run to run, with the heap's state
-//!   left by the rows before it. Below 1.0 in every run takes fewer
-//!   reference counts per request: the request's three values in one
-//!   allocation with one count, which the core's bindings cannot express
-//!   yet.
+//!   rest follows the wake-ups, which make the row bimodal and move it by
+//!   0.1 from run to run.
 //!
 //! # Measure on your machine
 //!
