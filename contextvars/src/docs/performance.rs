@@ -93,31 +93,36 @@
 //!
 //! | operation | here | alternatives, same run |
 //! |---|---:|---|
-//! | `u64` `var.get()` by value, 1 / 1,024 variables | 1.81 (44) / 5.85 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.92 (93); CPython `var.get()` 9.61 net |
-//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 3.17 (60) / 7.21 | `task_local` `with` 1.36 |
-//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.48 (70) / 8.81 | |
-//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (266) / 59.6 | OTel, a `u64`: 76.3 (932); CPython 158 net |
-//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 47.2 (500) / 93.5 | OTel, a `String`: 95.5 |
-//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.8 / 630 | |
-//! | `copy_context()`, 1 / 1,024 variables | 12.7 (70) / 12.7 | CPython 17.7 net |
-//! | `ctx.run(\|\| 0)` | 12.8 (190) | CPython 12.0 net |
-//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 6.01 (81); 9.29; 5.73 (68) | `task_local` `scope` 4.96 (65); a bare poll 0.82 (7) |
-//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 329 (3,394) / 468 | `tokio::spawn` 323 (3,287) / 441 |
-//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,301 (12,164; 22.9 allocations) | bare axum 535 (5,621; 12); tower-http's request-id layers 1,280 (12,130; 27.1) |
+//! | `u64` `var.get()` by value, 1 / 1,024 variables | 1.81 (43) / 5.83 | OTel `map_current(\|c\| c.get::<T>().copied())` 5.83 (93); CPython `var.get()` 9.28 net |
+//! | `u64` `var.with(\|v\| *v)`, 1 / 1,024 variables | 3.23 (60) / 7.21 | `task_local` `with` 1.64 |
+//! | `String` `var.get_arc()`, 1 / 1,024 variables | 4.49 (70) / 8.85 | |
+//! | set + reset of a `u64` (inline, no allocation), unshared, 1 / 1,024 variables | 20.2 (267) / 59.8 | OTel, a `u64`: 75.9 (932); CPython 149 net |
+//! | set + reset of a `String` (its `Arc`), unshared, 1 / 1,024 variables | 45.6 (501) / 94.9 | OTel, a `String`: 94.5 |
+//! | copy + set + reset, `u64`, 1 / 1,024 variables | 64.8 / 632 | |
+//! | `copy_context()`, 1 / 1,024 variables | 12.9 (70) / 12.9 | CPython 16.5 net |
+//! | `ctx.run(\|\| 0)` | 12.8 (189) | CPython 11.5 net |
+//! | per poll: `WithContext` as a task's root; not a root; `runtime::Task` | 5.82 (80); 9.28; 5.73 (68) | `task_local` `scope` 5.29 (65); a bare poll 0.82 (8) |
+//! | `spawn(f).await`, `f` of 512 bytes, current-thread / multi-thread | 334 (3,430) / 439 | `tokio::spawn` 316 (3,257) / 408 |
+//! | HTTP in process (`Service::call`), per request | `RequestContextLayer` 1,282 (12,131; 22.9 allocations); the same making UUIDv4s 1,259 (12,150) | bare axum 529 (5,612; 12); tower-http's request-id layers 1,261 (12,103; 27.1) |
 //!
 //! ```text
-//! get_vs_otel=0.31 get_vs_cpython=0.19 set_reset_vs_otel=0.26 set_reset_arc_vs_otel=0.49 copy_flat=1.00 poll_vs_task_local=1.21 spawn_vs_tokio=1.06 http_added_vs_tower_http=1.03
+//! get_vs_otel=0.31 get_vs_cpython=0.19 set_reset_vs_otel=0.27 set_reset_arc_vs_otel=0.48 copy_flat=1.00 poll_vs_task_local=1.10 spawn_vs_tokio=1.08 http_added_vs_tower_http=1.03
 //! ```
 //!
-//! The same build's instruction ratios: `get_vs_otel` 0.47,
-//! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.25 (`runtime::Task`
-//! 1.05), spawn of the 512-byte future on current-thread 1.033,
-//! `http_added_vs_tower_http` 1.005. The run before it, of the same build,
-//! read `get_vs_cpython=0.21 poll_vs_task_local=1.19 spawn_vs_tokio=1.05
-//! http_added_vs_tower_http=1.09`; the previous round's last run read
+//! The same build's instruction ratios: `get_vs_otel` 0.46,
+//! `set_reset_vs_otel` 0.29, `poll_vs_task_local` 1.23 (`runtime::Task`
+//! 1.05), spawn of the 512-byte future on current-thread 1.053,
+//! `http_added_vs_tower_http` 1.004. The two runs before it, of the library
+//! as it is (the report without the UUIDv4 row), read
+//! `poll_vs_task_local=1.19 spawn_vs_tokio=1.05 http_added_vs_tower_http=1.09`
+//! and `poll_vs_task_local=1.21 spawn_vs_tokio=1.06
+//! http_added_vs_tower_http=1.03`; the previous round's last run read
 //! `spawn_vs_tokio=1.09 http_added_vs_tower_http=1.04`. The time ratios that
-//! involve a runtime or a whole request move by up to 0.1 from run to run;
-//! the instruction counts do not.
+//! involve a runtime or a whole request move by up to 0.1 from run to run,
+//! and the instruction counts of the rows that run tokio by a few percent
+//! from one build of the report to another (the spawn row 3,394 against
+//! 3,287 before the UUIDv4 row's dependency was added, 3,430 against 3,257
+//! after); the library's own rows do not move.
 //!
 //! Where a loop of a few nanoseconds stores to the thread's slot and loads
 //! from the future it polls, its time also depends on where the two sit:
@@ -134,7 +139,7 @@
 //! `child_context` (of a context whose variables are all inherited) allocate
 //! nothing, and neither does a `set` + `reset` of an inline value in an
 //! unshared context. Set + reset among 1,024 variables stays under a
-//! microsecond, unshared (59.6 ns) and right after a copy (630 ns).
+//! microsecond, unshared (59.8 ns) and right after a copy (632 ns).
 //!
 //! # What the last rounds changed
 //!
@@ -148,6 +153,7 @@
 //! |---|---|
 //! | a read by value inlined into its caller, with the panic for a binding of another type (which no API can make: a value of an inline type is always stored inline) kept out of line | `get` of a `u64` among 1 variable 55 → 44 instructions; interleaved, medians of 5: 2.80 → 1.86 ns, among 1,024 6.69 → 5.96 ns |
 //! | the report: each round of a benchmark at another depth of the stack | the median of a task's root poll no longer follows one process's stack placement (two runs of one build: 1.19 and 1.21 of a `task_local` scope) |
+//! | the report: a row of the request layer making UUIDv4s, tower-http's kind of id, beside the default | the floor of `http_added_vs_tower_http` in the same run: 0.997 (see below) |
 //! | the response future moves the request id into the echoed header instead of sharing it | one reference-count increment and decrement fewer per request; in process 12,186 → 12,164 instructions; times within the noise: interleaved, medians of 9, the added cost over tower-http's within each build 1.039 → 1.038, while tower-http's own row, the same code in both builds, moved by 31 ns |
 //!
 //! The thread's slot and the write path (the round before):
@@ -211,32 +217,38 @@
 //!
 //! In the run above seven are met: `get_vs_otel`, `get_vs_cpython`,
 //! `set_reset_vs_otel`, `set_reset_arc_vs_otel`, `copy_flat`,
-//! `poll_vs_task_local` and `spawn_vs_tokio`. Where the last one stands,
-//! and what `spawn_vs_tokio` rests on:
+//! `poll_vs_task_local` and `spawn_vs_tokio` (1.08, at its bound). Where
+//! the last one stands, and what `spawn_vs_tokio` rests on:
 //!
-//! * **`http_added_vs_tower_http`** (1.03; 1.09 in the run before; 1.00 to
-//!   1.04 in interleaved runs of the rows alone). The layer parses four
-//!   headers instead of one, validates them, makes a context with three
-//!   variables and echoes the id, with 4.3 allocations per request fewer
-//!   than tower-http's pair and 0.5% more instructions (6,543 added to bare
-//!   axum's, against 6,509). Sampled on the same machine, the time the two
-//!   spend beyond their instructions goes to reference counts (the request
-//!   id's bytes, the context's bindings) and to the clock read and the
-//!   128-bit division of each UUIDv7 (about 90 ns per id in the `uuid`
-//!   crate, against a UUIDv4's few); the row moves by 0.1 from run to run,
-//!   with the heap's state left by the rows before it. Below 1.0 in every
-//!   run takes fewer reference counts per request (the request's three
-//!   values in one allocation with one count, which the core's bindings
-//!   cannot express yet) or a cheaper default id.
-//! * **`spawn_vs_tokio`** (1.06: current-thread 1.02, multi-thread 1.06;
-//!   1.12 in an earlier run of this round). The spawn adds the copy of the
-//!   spawner's context (one reference count), its first entry, its release,
-//!   the clone of the runtime's handle, and 24 bytes to the task, which
-//!   keeps tokio's task cell at 640 bytes; the future is not copied more
-//!   often than by `tokio::spawn`. On current-thread that is 107
-//!   instructions (3,394 against 3,287). On the multi-thread runtime the
-//!   rest follows the wake-ups, which make the row bimodal and move it by
-//!   0.1 from run to run.
+//! * **`http_added_vs_tower_http`** (1.03; 1.09 and 1.03 in the two runs
+//!   before; 1.00 to 1.08 in interleaved runs of the rows alone). The layer
+//!   parses four headers instead of one, validates them, makes a context
+//!   with three variables and echoes the id, with 4.3 allocations per
+//!   request fewer than tower-http's pair and 0.4% more instructions (6,519
+//!   added to bare axum's, against 6,491). The floor, in the same run: the
+//!   same layer making UUIDv4s, tower-http's kind of id, for the requests
+//!   that come without one, adds 0.997 of tower-http's cost (interleaved
+//!   runs of the rows alone: 1.05, against 1.08 for the default). The rest
+//!   of the difference is the default id: a UUIDv7 costs about 90 ns in the
+//!   `uuid` crate (a clock read, a 128-bit division, a process-wide lock
+//!   that keeps the ids of one process ordered), a UUIDv4 a few, and a
+//!   quarter of the mix's requests come without an id. Sampled on the same
+//!   machine, what is left beyond the instructions goes to reference counts
+//!   (the request id's bytes, the context's bindings). Below 1.0 in every
+//!   run with the default takes either UUIDv4 as the default id (the ids
+//!   would no longer sort by time) or fewer reference counts per request
+//!   (the request's three values in one allocation with one count, which
+//!   the core's bindings cannot express yet).
+//! * **`spawn_vs_tokio`** (1.08: current-thread 1.06, multi-thread 1.08;
+//!   1.05 to 1.12 in the runs of this round). The spawn adds the copy of
+//!   the spawner's context (one reference count), its first entry, its
+//!   release, the clone of the runtime's handle, and 24 bytes to the task,
+//!   which keeps tokio's task cell at 640 bytes; the future is not copied
+//!   more often than by `tokio::spawn`. On current-thread that is 107 to 173
+//!   instructions, depending on the build of the report (3,394 against
+//!   3,287; 3,430 against 3,257). On the multi-thread runtime the rest
+//!   follows the wake-ups, which make the row bimodal and move it by 0.1
+//!   from run to run.
 //!
 //! # Measure on your machine
 //!

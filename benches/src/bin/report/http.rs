@@ -224,14 +224,16 @@ impl HttpResult {
 /// parsing and no load generator, so that the rows differ only by what the
 /// middleware and its handler do. The requests cycle through the same
 /// [`header_mix`] as on loopback; every response's status and `x-request-id`
-/// echo are checked as there (the body, not read here, is not).
+/// echo are checked as there (the body, not read here, is not). Besides the
+/// loopback setups, one row runs the layer with tower-http's kind of id
+/// (UUIDv4, [`uuid_v4`]) for the requests that come without one, which
+/// shows what the default UUIDv7 (a clock read and a lock per id) adds.
 pub(crate) fn in_process() -> Group {
     let mix: Arc<[HeaderMap]> = header_mix().into();
-    let bench = |setup: Setup| -> Routine {
+    let bench_app = |name: &'static str, mut app: Router, echoes: bool| -> Routine {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a current_thread runtime");
-        let mut app = setup.app();
         let mix = mix.clone();
         let mut next = 0usize;
         Box::new(move |n| {
@@ -252,9 +254,8 @@ pub(crate) fn in_process() -> Group {
                         .expect("the router is infallible");
                     assert!(
                         response.status() == StatusCode::OK
-                            && response.headers().contains_key("x-request-id") == setup.echoes(),
-                        "{}: unexpected response {response:?}",
-                        setup.name()
+                            && response.headers().contains_key("x-request-id") == echoes,
+                        "{name}: unexpected response {response:?}",
                     );
                     black_box(response);
                 }
@@ -262,6 +263,7 @@ pub(crate) fn in_process() -> Group {
             })
         })
     };
+    let bench = |setup: Setup| bench_app(setup.name(), setup.app(), setup.echoes());
     Group {
         title: "HTTP middleware in process: GET / through axum's Router".into(),
         note: "One request at a time through `Service::call`, on a current-thread runtime, \
@@ -291,8 +293,28 @@ pub(crate) fn in_process() -> Group {
                 "RequestContextLayer without the response header, handler reads REQUEST_ID",
                 bench(Setup::LayeredNoEcho),
             ),
+            Bench::ours(
+                "http.inproc.layered_uuid_v4",
+                "RequestContextLayer making UUIDv4s (tower-http's kind of id) instead of \
+                 UUIDv7s, handler reads REQUEST_ID",
+                bench_app(
+                    "layered, UUIDv4",
+                    Router::new()
+                        .route("/", get(layered))
+                        .layer(RequestContextLayer::new().make_request_id(uuid_v4)),
+                    true,
+                ),
+            ),
         ],
     }
+}
+
+/// A UUIDv4 request id, made as tower-http's `MakeRequestUuid` makes its
+/// own (a random UUID, its text copied into a new header value).
+fn uuid_v4() -> contextvars_tower::RequestId {
+    let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    contextvars_tower::RequestId::new(text).expect("a UUID is a valid request id")
 }
 
 /// The bare handler.
