@@ -24,7 +24,10 @@
 //! [`EnterError::ThreadShuttingDown`](crate::EnterError::ThreadShuttingDown).
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use crate::binding::Binding;
 use crate::map::Map;
@@ -490,4 +493,32 @@ fn put_back(cell: &Cell<Map>, map: Map) {
 #[inline(always)]
 fn swap_current(slot: &Slot, map: Map) -> Map {
     slot.map.replace(map)
+}
+
+/// Polls the future in `inner`, run inside its context by the caller, and
+/// drops it there once it completes: its destructors see its values.
+///
+/// # Panics
+///
+/// If the future already completed (`inner` is `None`), naming `wrapper`.
+#[inline(always)]
+pub(crate) fn poll_once_inside<F: Future>(
+    mut inner: Pin<&mut Option<F>>,
+    task_cx: &mut TaskContext<'_>,
+    wrapper: &str,
+) -> Poll<F::Output> {
+    let Some(fut) = inner.as_mut().as_pin_mut() else {
+        polled_after_completion(wrapper)
+    };
+    let poll = fut.poll(task_cx);
+    if poll.is_ready() {
+        inner.set(None);
+    }
+    poll
+}
+
+#[cold]
+#[track_caller]
+fn polled_after_completion(wrapper: &str) -> ! {
+    panic!("`{wrapper}` polled after completion")
 }

@@ -16,6 +16,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::context::{child_context, Context};
+use crate::current::poll_once_inside;
 use crate::probe;
 
 /// The context a [`WithContext`] runs in: owned by it, or shared.
@@ -360,34 +361,6 @@ impl<F: Future> Future for WithContext<F> {
             poll_once_inside(inner.as_mut(), task_cx, "WithContext")
         })
     }
-}
-
-/// Polls the future in `inner`, run inside its context by the caller, and
-/// drops it there once it completes: its destructors see its values.
-///
-/// # Panics
-///
-/// If the future already completed (`inner` is `None`), naming `wrapper`.
-#[inline(always)]
-pub(crate) fn poll_once_inside<F: Future>(
-    mut inner: Pin<&mut Option<F>>,
-    task_cx: &mut TaskContext<'_>,
-    wrapper: &str,
-) -> Poll<F::Output> {
-    let Some(fut) = inner.as_mut().as_pin_mut() else {
-        polled_after_completion(wrapper)
-    };
-    let poll = fut.poll(task_cx);
-    if poll.is_ready() {
-        inner.set(None);
-    }
-    poll
-}
-
-#[cold]
-#[track_caller]
-fn polled_after_completion(wrapper: &str) -> ! {
-    panic!("`{wrapper}` polled after completion")
 }
 
 #[cfg(feature = "stream")]

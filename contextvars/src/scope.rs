@@ -19,8 +19,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::binding::{Binding, VarKey};
-use crate::current;
-use crate::future::poll_once_inside;
+use crate::current::{self, poll_once_inside};
 
 /// Binds `binding` (`None`: unsets) the variable `key` in the current
 /// context, and returns what it replaced.

@@ -17,8 +17,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::context::{child_context, Context};
-use crate::current;
-use crate::future::poll_once_inside;
+use crate::current::{self, poll_once_inside};
 use crate::map::Map;
 use crate::probe;
 use crate::stats;
