@@ -9,8 +9,10 @@
 //!   its own thread-local has been destroyed.
 //! * `threads`: thread inheritance, shared contexts and stress.
 //! * `map_view`: the read-only map view of a `Context`, at every size.
+//! * `module_layers`: the crate's modules use each other without a circle.
 
 mod map_view;
+mod module_layers;
 mod panic_safety;
 mod runtime_enter;
 mod teardown;
