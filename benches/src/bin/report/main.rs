@@ -330,8 +330,10 @@ fn header(out: &mut String, config: &Config) {
     out.push_str("# contextvars: side-by-side report\n\n");
     out.push_str(&format!(
         "Method: each benchmark calibrated to ~{} ms per repetition (at most {} iterations), \
-         one warm-up round, then {} repetitions interleaved round-robin within each group; \
-         ns/op is the median (min in parentheses). Ratios are median / median of the named \
+         one warm-up round, then {} repetitions interleaved round-robin within each group, \
+         each round at another depth of the stack (so that no median hangs on one placement \
+         of the loop's frame against the thread-locals); ns/op is the median (min in \
+         parentheses). Ratios are median / median of the named \
          baseline, in the same run. allocs/op: heap allocations per operation, counted in a \
          separate untimed pass (difference of a 2,100- and a 100-iteration run). {} CPUs; \
          automatic mode {}.\n\n",
