@@ -114,10 +114,10 @@ where
             Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
             Poll::Pending => return Poll::Pending,
         };
-        let Some(request_id) = this.request_id.take() else {
-            // The inner future returned twice; the id went with the first.
-            return Poll::Ready(Ok(response));
-        };
+        let request_id = this
+            .request_id
+            .take()
+            .expect("taken once: the inner future panics if polled after completion");
         if *this.response_extension {
             response.extensions_mut().insert(request_id.clone());
         }

@@ -10,7 +10,7 @@ use crate::map::{self, Map};
 use crate::probe;
 use crate::stats;
 use crate::sync::Exclusive;
-use crate::var::ContextVar;
+use crate::var::{self, ContextVar};
 
 /// A mapping of context variables to their values.
 ///
@@ -376,11 +376,7 @@ impl Context {
     ) -> Option<Arc<T>> {
         let id = var.key().id();
         let value = self.map().get(id)?.clone().into_value();
-        Some(
-            value
-                .downcast::<T>()
-                .unwrap_or_else(|_| unreachable!("a variable's id is only bound to its own type")),
-        )
+        Some(var::downcast(value))
     }
 
     /// Whether `var` has a value in this context (defaults do not count).

@@ -481,11 +481,7 @@ impl<T: Send + Sync + fmt::Debug + 'static> ContextVar<T> {
             return current::get(self.id()).map(|binding| downcast(binding.into_value()));
         }
         let held = current::peek(self.id(), |binding| binding.map(Binding::hold::<T>))?;
-        Some(
-            held.into_shared().unwrap_or_else(|| {
-                unreachable!("a variable's id is only ever bound to its own type")
-            }),
-        )
+        Some(held.into_shared().unwrap_or_else(|| not_its_type()))
     }
 
     /// Calls `f` with a reference to the variable's value in the current
@@ -962,15 +958,12 @@ where
 }
 
 /// Recovers the typed value of a binding made by a `ContextVar<T>`.
-fn downcast<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Arc<T> {
-    value
-        .downcast::<T>()
-        .unwrap_or_else(|_| unreachable!("a variable's id is only ever bound to its own type"))
+pub(crate) fn downcast<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Arc<T> {
+    value.downcast::<T>().unwrap_or_else(|_| not_its_type())
 }
 
 fn held_ref<T: 'static>(held: &Held) -> &T {
-    held.get::<T>()
-        .unwrap_or_else(|| unreachable!("a variable's id is only ever bound to its own type"))
+    held.get::<T>().unwrap_or_else(|| not_its_type())
 }
 
 /// The panic of a binding that is not of its variable's type, which no
