@@ -375,7 +375,9 @@ impl Context {
         var: &ContextVar<T>,
     ) -> Option<Arc<T>> {
         let id = var.key().id();
-        let value = self.map().get(id)?.clone().into_value();
+        // The binding is cloned under the lock; its value is downcast (and
+        // the clone dropped, on a mismatch) after it.
+        let value = self.read_map(|map| map.get(id).cloned())?.into_value();
         Some(var::downcast(value))
     }
 
@@ -395,7 +397,7 @@ impl Context {
     /// assert!(ctx.contains(&V));
     /// ```
     pub fn contains<T>(&self, var: &ContextVar<T>) -> bool {
-        self.map().get(var.key().id()).is_some()
+        self.read_map(|map| map.get(var.key().id()).is_some())
     }
 
     /// The number of variables that have a value in this context.
@@ -417,7 +419,7 @@ impl Context {
     /// assert_eq!(ctx.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.map().len()
+        self.read_map(Map::len)
     }
 
     /// Whether no variable has a value in this context.
@@ -480,12 +482,21 @@ impl Context {
     /// The current contents: live if this context is current on this thread,
     /// the stored map otherwise.
     fn map(&self) -> Map {
+        self.read_map(Map::clone)
+    }
+
+    /// Applies `f` to the current contents ([`map`](Context::map)) without
+    /// copying them: a context that is not entered is read under its lock,
+    /// with no reference count. `f` must not run user code, nor drop a
+    /// value whose `Drop` could (it may clone a binding).
+    #[inline]
+    fn read_map<R>(&self, f: impl FnOnce(&Map) -> R) -> R {
         if self.state.is_entered() {
             if let Some(live) = current::entered_map(self.id) {
-                return live;
+                return f(&live);
             }
         }
-        self.state.read()
+        self.state.read_with(f)
     }
 }
 

@@ -191,6 +191,13 @@ impl<T: Clone> Exclusive<T> {
         self.lock().clone()
     }
 
+    /// Applies `f` to the stored value, under the lock: `f` must not run
+    /// user code, nor drop a value whose `Drop` could.
+    #[inline]
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.lock())
+    }
+
     /// Exclusive access, when the caller owns the value.
     pub(crate) fn get_mut(&mut self) -> (&mut T, bool) {
         #[cfg(not(loom))]
