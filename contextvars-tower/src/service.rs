@@ -217,6 +217,11 @@ pub(crate) fn request_context(
     mut baggage: Baggage,
     dropped: &mut Vec<Dropped>,
 ) -> Context {
+    // Whether the copy will hold a baggage (it holds one exactly when the
+    // caller's context does: BAGGAGE is inherited), asked of the caller's
+    // context, which is read without a lock or a reference count when it
+    // has none.
+    let inherits_baggage = BAGGAGE.get_opt_arc().is_some();
     let mut ctx = contextvars::child_context();
     // The request's values are bound before the context is entered: no
     // entry, task probe or token per value.
@@ -231,7 +236,7 @@ pub(crate) fn request_context(
         }
     }
     // Empty baggage is BAGGAGE's default: bound only to hide the caller's.
-    if !baggage.is_empty() || ctx.contains(&BAGGAGE) {
+    if !baggage.is_empty() || inherits_baggage {
         ctx.bind(&BAGGAGE, baggage);
     }
     ctx
@@ -323,15 +328,13 @@ where
         let mut req = Some(req);
         let mut future = None;
         ctx.run_mut(|| future = Some(inner.call(req.take().expect("taken once"))));
-        let future = future.expect("set by the closure");
+        let future = future
+            .expect("set by the closure")
+            .with_context(ctx)
+            .task_root();
         let echo = config
             .echo_request_id
             .then(|| config.request_id_header.clone());
-        ResponseFuture::new(
-            future.with_context(ctx).task_root(),
-            request_id,
-            echo,
-            config.response_extension,
-        )
+        ResponseFuture::new(future, request_id, echo, config.response_extension)
     }
 }
