@@ -584,6 +584,7 @@ pub mod reqwest;
 mod serve;
 mod service;
 mod trace;
+mod uuid_v7;
 pub mod w3c;
 
 use contextvars::ContextVar;

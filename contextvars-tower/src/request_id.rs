@@ -145,8 +145,14 @@ impl RequestId {
     }
 
     /// A new UUIDv7 (RFC 9562) request id, in the usual 36-character form:
-    /// unique, and sortable by creation time (ids made by one process are
-    /// ordered).
+    /// unique, and sortable by creation time. Ids made by one process are
+    /// strictly increasing, across threads: the 12 bits after the version
+    /// count the ids of each millisecond. On Linux the millisecond is read
+    /// from the coarse real-time clock (`CLOCK_REALTIME_COARSE`, the time of
+    /// the last scheduler tick: a few milliseconds behind at most), which
+    /// takes a few nanoseconds where the precise clock takes tens. The other
+    /// 62 bits are random (not from a cryptographic generator: ids are
+    /// unique, not secret).
     ///
     /// # Examples
     ///
@@ -160,7 +166,10 @@ impl RequestId {
     /// ```
     pub fn new_v7() -> RequestId {
         let mut digits = [0; uuid::fmt::Hyphenated::LENGTH];
-        uuid::Uuid::now_v7().hyphenated().encode_lower(&mut digits);
+        let (high, low) = crate::uuid_v7::next();
+        uuid::Uuid::from_u64_pair(high, low)
+            .hyphenated()
+            .encode_lower(&mut digits);
         RequestId::from_owned_digits(digits)
     }
 
