@@ -218,27 +218,123 @@ stored! {
 /// it holds it: a copy of an inline value, or a reference count of a shared
 /// one. Holding it keeps the value alive whatever the reader writes to the
 /// context meanwhile.
-pub(crate) struct Held(Stored);
+pub(crate) struct Held {
+    value: Stored,
+    part: Option<&'static PartOf>,
+}
 
 impl Held {
     /// The value, which the binding it was taken from held as a `T`.
     #[inline(always)]
     pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
         if Stored::is_inline::<T>() {
-            self.0.inline_ref::<T>()
+            self.value.inline_ref::<T>()
         } else {
-            self.0.as_any().downcast_ref::<T>()
+            part_of(self.part, self.value.as_any()).downcast_ref::<T>()
         }
     }
 
-    /// The shared value, if it is a `T` not stored inline.
+    /// The shared value, if it is a `T` not stored inline: the `Arc` it is
+    /// stored in, or, for a part of values bound together, a clone in a new
+    /// one.
     #[inline(always)]
     pub(crate) fn into_shared<T: Send + Sync + 'static>(self) -> Option<Arc<T>> {
-        match self.0 {
-            Stored::Shared(value) => (value as Arc<dyn Any + Send + Sync>).downcast().ok(),
+        match self.value {
+            Stored::Shared(value) => match self.part {
+                None => (value as Arc<dyn Any + Send + Sync>).downcast().ok(),
+                Some(part) => part_arc(part, &*value).downcast().ok(),
+            },
             _ => None,
         }
     }
+}
+
+/// How a binding reaches its value when it is one part of values bound
+/// together by [`Context::bind_all`](crate::Context::bind_all): the binding
+/// then stores the whole tuple (one `Arc` for all of them), and this
+/// picks its part out. One per tuple type and index, in static memory.
+pub(crate) struct PartOf {
+    /// The part, from the whole tuple.
+    get: fn(&(dyn Any + Send + Sync)) -> &dyn Value,
+    /// A clone of the part in an `Arc` of its own, from the whole tuple.
+    arc: fn(&(dyn Any + Send + Sync)) -> Arc<dyn Any + Send + Sync>,
+}
+
+/// The value itself, or its part.
+#[inline(always)]
+fn part_of<'a>(
+    part: Option<&'static PartOf>,
+    whole: &'a (dyn Any + Send + Sync),
+) -> &'a (dyn Any + Send + Sync) {
+    match part {
+        None => whole,
+        Some(part) => part_get(part, whole),
+    }
+}
+
+/// [`PartOf::get`], out of line: the reads of values bound one by one,
+/// the common case, stay as small as they were.
+#[cold]
+#[inline(never)]
+fn part_get<'a>(part: &'static PartOf, whole: &'a (dyn Any + Send + Sync)) -> &'a dyn Value {
+    (part.get)(whole)
+}
+
+/// [`PartOf::arc`], out of line (see [`part_get`]).
+#[cold]
+#[inline(never)]
+fn part_arc(part: &'static PartOf, whole: &(dyn Any + Send + Sync)) -> Arc<dyn Any + Send + Sync> {
+    (part.arc)(whole)
+}
+
+/// A tuple of values bound together: its parts by index.
+pub(crate) trait Parts: Value {
+    /// Part `i`.
+    fn part(&self, i: u8) -> &dyn Value;
+    /// A clone of part `i`, in an `Arc` of its own.
+    fn part_arc(&self, i: u8) -> Arc<dyn Any + Send + Sync>;
+}
+
+/// Implements [`Parts`] for a tuple of `Clone` values.
+macro_rules! parts {
+    ($($ty:ident $i:tt),+) => {
+        impl<$($ty: Value + Clone),+> Parts for ($($ty,)+) {
+            fn part(&self, i: u8) -> &dyn Value {
+                match i {
+                    $($i => &self.$i,)+
+                    _ => unreachable!("a binding refers to a part of its tuple"),
+                }
+            }
+
+            fn part_arc(&self, i: u8) -> Arc<dyn Any + Send + Sync> {
+                match i {
+                    $($i => Arc::new(self.$i.clone()),)+
+                    _ => unreachable!("a binding refers to a part of its tuple"),
+                }
+            }
+        }
+    };
+}
+
+parts!(A 0, B 1);
+parts!(A 0, B 1, C 2);
+parts!(A 0, B 1, C 2, D 3);
+
+/// The [`PartOf`] of part `I` of tuple type `G`.
+struct PartAt<G, const I: u8>(std::marker::PhantomData<G>);
+
+impl<G: Parts, const I: u8> PartAt<G, I> {
+    const PART: PartOf = PartOf {
+        get: |whole| whole_as::<G>(whole).part(I),
+        arc: |whole| whole_as::<G>(whole).part_arc(I),
+    };
+}
+
+/// The whole tuple a part binding stores.
+fn whole_as<G: Parts>(whole: &(dyn Any + Send + Sync)) -> &G {
+    whole
+        .downcast_ref::<G>()
+        .unwrap_or_else(|| unreachable!("a part binding stores its whole tuple"))
 }
 
 /// The bits of an inline value, for [`Stored::same`].
@@ -294,6 +390,10 @@ impl Bits for () {
 #[derive(Clone)]
 pub struct Binding {
     key: VarKey,
+    /// `Some` for a part of values bound together (`value` is then the
+    /// whole tuple). In what would be the padding between the key and the
+    /// value: no larger a binding.
+    part: Option<&'static PartOf>,
     value: Stored,
 }
 
@@ -304,6 +404,7 @@ impl Binding {
     pub(crate) fn new<T: Value>(key: VarKey, value: T) -> Self {
         Binding {
             key,
+            part: None,
             value: Stored::new(value),
         }
     }
@@ -316,7 +417,35 @@ impl Binding {
             Some(stored) => stored,
             None => Stored::Shared(value),
         };
-        Binding { key, value }
+        Binding {
+            key,
+            part: None,
+            value,
+        }
+    }
+
+    /// Binds part `I` of the tuple `whole`, a `T`, to `key`: a value of an
+    /// inline type is copied out, to be stored as every value of its type
+    /// is; any other refers to its part of `whole`.
+    #[inline]
+    pub(crate) fn part<T: Value, G: Parts, const I: u8>(key: VarKey, whole: Arc<G>) -> Self {
+        let part: &'static PartOf = &PartAt::<G, I>::PART;
+        if Stored::is_inline::<T>() {
+            let value: &(dyn Any + Send + Sync) = whole.part(I);
+            if let Some(value) = value.downcast_ref::<T>().and_then(Stored::inline) {
+                return Binding {
+                    key,
+                    part: None,
+                    value,
+                };
+            }
+        }
+        let whole: Arc<dyn Value> = whole;
+        Binding {
+            key,
+            part: Some(part),
+            value: Stored::Shared(whole),
+        }
     }
 
     /// The value, if it is of type `T` and stored inline.
@@ -333,6 +462,7 @@ impl Binding {
         match self.inline_copy_as::<T>() {
             Some(value) => Binding {
                 key: self.key,
+                part: None,
                 value,
             },
             None => self.clone(),
@@ -345,11 +475,18 @@ impl Binding {
     #[inline(always)]
     pub(crate) fn hold<T: 'static>(&self) -> Held {
         if let Some(stored) = self.inline_copy_as::<T>() {
-            return Held(stored);
+            return Held {
+                value: stored,
+                part: None,
+            };
         }
-        match &self.value {
-            Stored::Shared(value) => Held(Stored::Shared(Arc::clone(value))),
-            other => Held(other.clone()),
+        let value = match &self.value {
+            Stored::Shared(value) => Stored::Shared(Arc::clone(value)),
+            other => other.clone(),
+        };
+        Held {
+            value,
+            part: self.part,
         }
     }
 
@@ -415,7 +552,7 @@ impl Binding {
     /// ```
     #[inline]
     pub fn value(&self) -> &(dyn Any + Send + Sync) {
-        self.value.as_any()
+        part_of(self.part, self.value.as_any())
     }
 
     /// The value, if it is a `T`.
@@ -456,24 +593,36 @@ impl Binding {
         self.clone().into_value().downcast().ok()
     }
 
-    /// The value behind an `Arc` (a new one for an inline value).
+    /// The value behind an `Arc` (a new one for an inline value, and a
+    /// clone in a new one for a part of values bound together).
     pub(crate) fn into_value(self) -> Arc<dyn Any + Send + Sync> {
-        self.value.into_shared()
+        match self.part {
+            None => self.value.into_shared(),
+            Some(part) => part_arc(part, self.value.as_any()),
+        }
     }
 
     pub(crate) fn debug_value(&self) -> &dyn fmt::Debug {
-        self.value.as_debug()
+        match self.part {
+            None => self.value.as_debug(),
+            Some(part) => part_get(part, self.value.as_any()),
+        }
     }
 
     /// Whether both bindings hold the very same value: the same shared
-    /// allocation, or equal inline values.
+    /// allocation (and the same part of it), or equal inline values.
     pub(crate) fn same_value(&self, other: &Binding) -> bool {
-        self.key == other.key && self.value.same(&other.value)
+        let same_part = match (self.part, other.part) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            _ => false,
+        };
+        self.key == other.key && same_part && self.value.same(&other.value)
     }
 }
 
 impl fmt::Debug for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {:?}", self.key.name(), self.value.as_debug())
+        write!(f, "{}: {:?}", self.key.name(), self.debug_value())
     }
 }

@@ -355,6 +355,57 @@ impl Context {
         drop(map.insert(Binding::new(var.key(), value)));
     }
 
+    /// Binds several variables at once, as [`bind`](Context::bind) binds
+    /// each, with their values in one allocation: two to four `(&var,
+    /// value)` pairs in a tuple.
+    ///
+    /// Values that are not stored inline (see
+    /// [`ContextVar::get_arc`](crate::ContextVar::get_arc)) are otherwise
+    /// each kept behind an `Arc` of their own: binding a request's id,
+    /// trace and user this way makes one allocation instead of three, and
+    /// dropping the context frees one. Reads see no difference, except
+    /// that `get_arc` and [`Context::get`] return a new `Arc` with a clone of
+    /// such a value (as they do for values stored inline), hence the
+    /// `Clone` bound. The values are dropped together, when the last of
+    /// their bindings is gone from every context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contextvars::{Context, ContextVar};
+    ///
+    /// static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
+    /// static USER: ContextVar<String> = ContextVar::new("user");
+    /// static ATTEMPT: ContextVar<u32> = ContextVar::new("attempt");
+    ///
+    /// let mut ctx = Context::new();
+    /// ctx.bind_all((
+    ///     (&REQUEST_ID, "req-1".to_string()),
+    ///     (&USER, "ada".to_string()),
+    ///     (&ATTEMPT, 1),
+    /// ));
+    /// ctx.run(|| {
+    ///     assert_eq!(REQUEST_ID.get(), "req-1");
+    ///     assert_eq!(USER.with(|user| user.len()), 3);
+    ///     USER.set("grace".to_string()); // each variable changes on its own
+    ///     assert_eq!(ATTEMPT.get(), 1);
+    /// });
+    /// assert_eq!(ctx.get(&USER).as_deref().map(String::as_str), Some("grace"));
+    /// assert_eq!(ctx.get(&REQUEST_ID).as_deref().map(String::as_str), Some("req-1"));
+    /// ```
+    pub fn bind_all<B: BindAll>(&mut self, bindings: B) {
+        bindings.bind_into(self);
+    }
+
+    /// Binds `binding` in this context, which the caller owns and has not
+    /// entered (see [`bind`](Context::bind)).
+    fn insert_binding(&mut self, binding: Binding) {
+        let (map, _) = self.state.get_mut();
+        // The value it replaces, if any, is dropped here, outside of any
+        // thread's slot.
+        drop(map.insert(binding));
+    }
+
     /// The value of `var` in this context, ignoring the variable's default.
     ///
     /// Python: `ctx.get(var)`, and `ctx[var]` (where `None` is a `KeyError`).
@@ -499,6 +550,72 @@ impl Context {
         self.state.read_with(f)
     }
 }
+
+/// Variables and their values for [`Context::bind_all`]: a tuple of two to
+/// four `(&ContextVar<T>, T)` pairs, each `T` `Clone`.
+///
+/// Implemented for those tuples only (it cannot be implemented outside this
+/// crate).
+///
+/// # Examples
+///
+/// ```
+/// use contextvars::{BindAll, Context, ContextVar};
+///
+/// static A: ContextVar<String> = ContextVar::new("a");
+/// static B: ContextVar<Vec<u8>> = ContextVar::new("b");
+///
+/// fn prepared(values: impl BindAll) -> Context {
+///     let mut ctx = Context::new();
+///     ctx.bind_all(values);
+///     ctx
+/// }
+///
+/// let ctx = prepared(((&A, "a".to_string()), (&B, vec![1])));
+/// assert_eq!(ctx.len(), 2);
+/// ```
+pub trait BindAll: sealed::BindInto {}
+
+mod sealed {
+    /// The binding itself, out of reach of other crates.
+    pub trait BindInto {
+        fn bind_into(self, ctx: &mut super::Context);
+    }
+}
+
+/// Implements [`BindAll`] for a tuple of `(&ContextVar<T>, T)` pairs: the
+/// values go into one tuple behind one `Arc`, and each binding refers to
+/// its part.
+macro_rules! bind_all {
+    ($($ty:ident $var:ident $value:ident $i:tt),+) => {
+        impl<$($ty: Clone + Send + Sync + fmt::Debug + 'static),+> BindAll
+            for ($((&ContextVar<$ty>, $ty),)+)
+        {
+        }
+
+        impl<$($ty: Clone + Send + Sync + fmt::Debug + 'static),+> sealed::BindInto
+            for ($((&ContextVar<$ty>, $ty),)+)
+        {
+            fn bind_into(self, ctx: &mut Context) {
+                let ($(($var, $value),)+) = self;
+                let whole = Arc::new(($($value,)+));
+                let parts = [$(($var.key(), Binding::part::<$ty, _, $i> as fn(_, _) -> _)),+];
+                let last = parts.len() - 1;
+                let mut whole = Some(whole);
+                for (n, (key, part)) in parts.into_iter().enumerate() {
+                    // The last binding takes the `Arc` itself: one reference
+                    // count per binding, and none to drop.
+                    let whole = if n == last { whole.take() } else { whole.clone() };
+                    ctx.insert_binding(part(key, whole.expect("taken by the last")));
+                }
+            }
+        }
+    };
+}
+
+bind_all!(A a_var a 0, B b_var b 1);
+bind_all!(A a_var a 0, B b_var b 1, C c_var c 2);
+bind_all!(A a_var a 0, B b_var b 1, C c_var c 2, D d_var d 3);
 
 /// Restores the caller's context when a shared `run` ends, even by a panic.
 struct SharedExit<'a> {

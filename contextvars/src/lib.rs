@@ -201,7 +201,7 @@ mod token;
 mod var;
 
 pub use binding::{Binding, VarKey};
-pub use context::{child_context, copy_context, Context, Iter};
+pub use context::{child_context, copy_context, BindAll, Context, Iter};
 pub use error::{EnterError, LookupError, ResetError, SetError};
 pub use future::{ContextHandle, FutureExt, WithContext};
 pub use handoff::Captured;

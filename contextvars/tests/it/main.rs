@@ -10,7 +10,9 @@
 //! * `threads`: thread inheritance, shared contexts and stress.
 //! * `map_view`: the read-only map view of a `Context`, at every size.
 //! * `module_layers`: the crate's modules use each other without a circle.
+//! * `bind_all`: values bound together by `Context::bind_all`.
 
+mod bind_all;
 mod map_view;
 mod module_layers;
 mod panic_safety;
