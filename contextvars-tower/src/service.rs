@@ -223,10 +223,6 @@ pub(crate) fn request_context(
     // has none.
     let inherits_baggage = BAGGAGE.get_opt_arc().is_some();
     let mut ctx = contextvars::child_context();
-    // The request's values are bound before the context is entered: no
-    // entry, task probe or token per value.
-    ctx.bind(&REQUEST_ID, request_id);
-    ctx.bind(&TRACE, trace);
     if !config.accepted.is_empty() && !baggage.is_empty() {
         let members = baggage.iter().map(|m| (m.key(), m.value()));
         config.accepted.bind(&mut ctx, members, |d| dropped.push(d));
@@ -235,9 +231,17 @@ pub(crate) fn request_context(
             baggage.remove(d.name());
         }
     }
-    // Empty baggage is BAGGAGE's default: bound only to hide the caller's.
+    // The request's values are bound before the context is entered (no
+    // entry, task probe or token per value), in one allocation. Empty
+    // baggage is BAGGAGE's default: bound only to hide the caller's.
     if !baggage.is_empty() || inherits_baggage {
-        ctx.bind(&BAGGAGE, baggage);
+        ctx.bind_all((
+            (&REQUEST_ID, request_id),
+            (&TRACE, trace),
+            (&BAGGAGE, baggage),
+        ));
+    } else {
+        ctx.bind_all(((&REQUEST_ID, request_id), (&TRACE, trace)));
     }
     ctx
 }
