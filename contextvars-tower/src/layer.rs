@@ -73,20 +73,50 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The default settings.
+    const DEFAULT: ServerConfig = ServerConfig {
+        request_id_header: X_REQUEST_ID,
+        echo_request_id: true,
+        new_trace_flags: TraceFlags::SAMPLED,
+        max_header_bytes: RequestContextLayer::DEFAULT_MAX_HEADER_BYTES,
+        trace_extensions: false,
+        response_extension: false,
+        accepted: AllowList::new(),
+        trust: TrustPolicy::all(),
+        make_id: None,
+        on_reject: None,
+    };
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            request_id_header: X_REQUEST_ID,
-            echo_request_id: true,
-            new_trace_flags: TraceFlags::SAMPLED,
-            max_header_bytes: RequestContextLayer::DEFAULT_MAX_HEADER_BYTES,
-            trace_extensions: false,
-            response_extension: false,
-            accepted: AllowList::new(),
-            trust: TrustPolicy::all(),
-            make_id: None,
-            on_reject: None,
-        }
+        ServerConfig::DEFAULT
+    }
+}
+
+/// The default settings, shared by every layer that keeps them.
+static DEFAULT_CONFIG: ServerConfig = ServerConfig::DEFAULT;
+
+/// A layer's settings, shared with the services it makes: the default
+/// settings in static memory, any others behind an `Arc`. Cloning the
+/// defaults touches no reference count: axum applies a router's layers
+/// again at every request to a handler route of a router called as a
+/// service (without `with_state`), cloning the layer and making a service.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SharedConfig(Option<Arc<ServerConfig>>);
+
+impl SharedConfig {
+    /// The settings.
+    #[inline]
+    pub(crate) fn get(&self) -> &ServerConfig {
+        self.0.as_deref().unwrap_or(&DEFAULT_CONFIG)
+    }
+
+    /// The settings, to change: copied out of the defaults first, or out of
+    /// the `Arc` if another layer shares it.
+    fn make_mut(&mut self) -> &mut ServerConfig {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
     }
 }
 
@@ -187,7 +217,7 @@ impl HeaderListTooLarge {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestContextLayer {
-    config: Arc<ServerConfig>,
+    config: SharedConfig,
 }
 
 impl RequestContextLayer {
@@ -231,7 +261,7 @@ impl RequestContextLayer {
     /// # drop(layer);
     /// ```
     pub fn request_id_header(mut self, name: HeaderName) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).request_id_header = name;
+        self.config.make_mut().request_id_header = name;
         self
     }
 
@@ -247,7 +277,7 @@ impl RequestContextLayer {
     /// # drop(quiet);
     /// ```
     pub fn echo_request_id(mut self, echo: bool) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).echo_request_id = echo;
+        self.config.make_mut().echo_request_id = echo;
         self
     }
 
@@ -264,7 +294,7 @@ impl RequestContextLayer {
     /// # drop(layer);
     /// ```
     pub fn sample_new_traces(mut self, sampled: bool) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).new_trace_flags = TraceFlags::NONE.with_sampled(sampled);
+        self.config.make_mut().new_trace_flags = TraceFlags::NONE.with_sampled(sampled);
         self
     }
 
@@ -326,7 +356,7 @@ impl RequestContextLayer {
     /// # }
     /// ```
     pub fn max_header_bytes(mut self, limit: usize) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).max_header_bytes = limit;
+        self.config.make_mut().max_header_bytes = limit;
         self
     }
 
@@ -363,7 +393,7 @@ impl RequestContextLayer {
     /// # }
     /// ```
     pub fn trace_extensions(mut self, insert: bool) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).trace_extensions = insert;
+        self.config.make_mut().trace_extensions = insert;
         self
     }
 
@@ -396,7 +426,7 @@ impl RequestContextLayer {
     /// # }
     /// ```
     pub fn response_extension(mut self, insert: bool) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).response_extension = insert;
+        self.config.make_mut().response_extension = insert;
         self
     }
 }
@@ -497,7 +527,7 @@ impl RequestContextLayer {
     where
         T: FromStr + Send + Sync + fmt::Debug + 'static,
     {
-        let config = Arc::make_mut(&mut self.config);
+        let config = self.config.make_mut();
         config.accepted = std::mem::take(&mut config.accepted).accept(var);
         self
     }
@@ -518,7 +548,7 @@ impl RequestContextLayer {
     /// # drop(layer);
     /// ```
     pub fn max_accepted_value_bytes(mut self, limit: usize) -> RequestContextLayer {
-        let config = Arc::make_mut(&mut self.config);
+        let config = self.config.make_mut();
         config.accepted = std::mem::take(&mut config.accepted).max_value_bytes(limit);
         self
     }
@@ -559,7 +589,7 @@ impl RequestContextLayer {
     /// # }
     /// ```
     pub fn make_request_id(mut self, make_id: impl MakeRequestId) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).make_id = Some(Arc::new(make_id));
+        self.config.make_mut().make_id = Some(Arc::new(make_id));
         self
     }
 
@@ -597,7 +627,7 @@ impl RequestContextLayer {
     /// # }
     /// ```
     pub fn trust_incoming_ids(mut self, policy: TrustPolicy) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).trust = policy;
+        self.config.make_mut().trust = policy;
         self
     }
 
@@ -653,7 +683,7 @@ impl RequestContextLayer {
         mut self,
         hook: impl Fn(&Rejection) + Send + Sync + 'static,
     ) -> RequestContextLayer {
-        Arc::make_mut(&mut self.config).on_reject = Some(Arc::new(hook));
+        self.config.make_mut().on_reject = Some(Arc::new(hook));
         self
     }
 }
@@ -703,7 +733,7 @@ impl RequestContextLayer {
     /// });
     /// ```
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Context {
-        let config = &*self.config;
+        let config = self.config.get();
         let trusted = config.trust.trusts_all() || config.trust.trusts_fields(carrier);
         let mut rejections = None;
         let incoming = config.read(Fields(carrier), trusted, &mut rejections);

@@ -423,7 +423,7 @@ impl TrustPolicy {
     /// let layer = RequestContextLayer::new().trust_incoming_ids(TrustPolicy::all());
     /// # drop(layer);
     /// ```
-    pub fn all() -> TrustPolicy {
+    pub const fn all() -> TrustPolicy {
         TrustPolicy(Trust::All)
     }
 

@@ -1,6 +1,5 @@
 //! The server-side service.
 
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use contextvars::propagation::Dropped;
@@ -9,7 +8,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig};
+use crate::layer::{HeaderListTooLarge, RequestContextLayer, ServerConfig, SharedConfig};
 use crate::policy::{RejectHook, Rejection, Rejections};
 use crate::request_id::RequestId;
 use crate::trace::TraceContext;
@@ -124,7 +123,7 @@ use crate::{BAGGAGE, REQUEST_ID, TRACE};
 #[derive(Clone, Debug)]
 pub struct RequestContextService<S> {
     inner: S,
-    config: Arc<ServerConfig>,
+    config: SharedConfig,
 }
 
 impl<S> RequestContextService<S> {
@@ -142,10 +141,10 @@ impl<S> RequestContextService<S> {
     /// # drop(svc);
     /// ```
     pub fn new(inner: S) -> RequestContextService<S> {
-        RequestContextService::with_config(inner, Arc::default())
+        RequestContextService::with_config(inner, SharedConfig::default())
     }
 
-    pub(crate) fn with_config(inner: S, config: Arc<ServerConfig>) -> RequestContextService<S> {
+    pub(crate) fn with_config(inner: S, config: SharedConfig) -> RequestContextService<S> {
         RequestContextService { inner, config }
     }
 
@@ -281,7 +280,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let config = &*self.config;
+        let config = self.config.get();
         let trusted = config.trust.trusts_all()
             || config.trust.trusts_request(req.headers(), req.extensions());
         // Over the size limit, no header of the request is read.

@@ -410,7 +410,7 @@ impl AllowList {
     ///
     /// assert!(AllowList::new().is_empty());
     /// ```
-    pub fn new() -> AllowList {
+    pub const fn new() -> AllowList {
         AllowList {
             accepted: Vec::new(),
             max_value_bytes: AllowList::DEFAULT_MAX_VALUE_BYTES,
