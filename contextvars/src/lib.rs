@@ -151,7 +151,7 @@
 //! | `Context()` | [`Context::new()`](Context::new) |
 //! | `copy_context()` | [`copy_context()`] |
 //! | `ctx.copy()` | [`ctx.copy()`](Context::copy) |
-//! | `ctx.run(var.set, value)` on a context not yet entered | [`ctx.bind(&var, value)`](Context::bind) (an owned context: no entry, no token) |
+//! | `ctx.run(var.set, value)` on a context not yet entered | [`ctx.bind(&var, value)`](Context::bind) (an owned context: no entry, no token); several at once, their values in one allocation: [`ctx.bind_all(((&a, x), (&b, y)))`](Context::bind_all) |
 //! | `ctx.run(f, *args)` | [`ctx.run(\|\| f(args))`](Context::run) (panics) / [`ctx.try_run(…)`](Context::try_run) |
 //! | `RuntimeError` (context already entered) | [`EnterError::AlreadyEntered`] |
 //! | `ctx[var]`, `ctx.get(var, default)` | [`ctx.get(&var)`](Context::get) → `Option<Arc<T>>` (`None` is the `KeyError`) |
