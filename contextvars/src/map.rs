@@ -128,7 +128,9 @@ impl Map {
         let id = key.id();
         let inner = unique(self.0.get_or_insert_with(|| {
             Arc::new(Inner {
-                repr: Repr::Small(Vec::new()),
+                // The capacity the first insert would grow it to, allocated
+                // at once: no call to the vector's growth path.
+                repr: Repr::Small(Vec::with_capacity(4)),
                 not_inherited: 0,
             })
         }));
