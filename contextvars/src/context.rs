@@ -349,10 +349,7 @@ impl Context {
     /// assert!(REQUEST_ID.try_get().is_err()); // the caller's context is untouched
     /// ```
     pub fn bind<T: Send + Sync + fmt::Debug + 'static>(&mut self, var: &ContextVar<T>, value: T) {
-        let (map, _) = self.state.get_mut();
-        // The value it replaces, if any, is dropped here, outside of any
-        // thread's slot.
-        drop(map.insert(Binding::new(var.key(), value)));
+        self.insert_binding(Binding::new(var.key(), value));
     }
 
     /// Binds several variables at once, as [`bind`](Context::bind) binds
@@ -399,6 +396,7 @@ impl Context {
 
     /// Binds `binding` in this context, which the caller owns and has not
     /// entered (see [`bind`](Context::bind)).
+    #[inline]
     fn insert_binding(&mut self, binding: Binding) {
         let (map, _) = self.state.get_mut();
         // The value it replaces, if any, is dropped here, outside of any

@@ -188,7 +188,7 @@ impl<T: Clone> Exclusive<T> {
 
     /// A clone of the stored value.
     pub(crate) fn read(&self) -> T {
-        self.lock().clone()
+        self.read_with(T::clone)
     }
 
     /// Applies `f` to the stored value, under the lock: `f` must not run
